@@ -45,7 +45,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from heartgrpo.asyncs import run_sync
+from heartgrpo.asyncs import gather_staggered, run_sync
 from heartgrpo.rewards import STRATEGIES, likert, score, score_group
 
 __all__ = ["extract_answer", "make_reward_func", "trl_supports_async_rewards"]
@@ -186,11 +186,11 @@ def make_reward_func(
         rubrics = [_rubric(r, i) for i, r in enumerate(raw)]
         answers = [extract_answer(c, strip_think, strip_reasoning) for c in completions]
         if strategy == IMPLICIT:
-            ratings = await asyncio.gather(*(judge.rate(p, a, r) for p, a, r in zip(prompts, answers, rubrics)))
+            ratings = await gather_staggered(judge.rate(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
             rewards = [likert(r) for r in ratings]
             _log(kwargs, func_name, rewards, None, None)
             return rewards
-        verdicts = await asyncio.gather(*(judge.grade(p, a, r) for p, a, r in zip(prompts, answers, rubrics)))
+        verdicts = await gather_staggered(judge.grade(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
         met = [[v.met for v in row] for row in verdicts]
         points = [[float(c["points"]) for c in r] for r in rubrics]
         rewards: list[float | None] = [None] * len(completions)

@@ -15,6 +15,19 @@ CONV = [{"role": "user", "content": "I have chest pain"}]
 CRIT = {"criterion": "Advises calling emergency services", "points": 5.0}
 
 
+def test_get_verdicts_many_keys_in_one_call(tmp_path):
+    cache = VerdictCache(tmp_path / "c.sqlite")
+    for i in range(0, 1200, 3):  # every third key stored; 1200 keys exceed one query's parameter chunk
+        cache.put_verdict(f"k{i}", Verdict(i % 2 == 0, f"e{i}"))
+    cache.put_rating("k1", 4.0)  # a rating under a verdict's key is not a verdict
+    keys = [f"k{i}" for i in range(1200)] + ["k0", "k3"]  # duplicates are looked up once
+    found = cache.get_verdicts(keys)
+    assert sorted(found, key=lambda k: int(k[1:])) == [f"k{i}" for i in range(0, 1200, 3)]
+    assert found["k6"] == Verdict(True, "e6", cached=True) and found["k3"].met is False
+    assert (cache.hits, cache.misses) == (400, 800)
+    assert cache.get_verdicts([]) == {}
+
+
 def test_roundtrip_and_counters(tmp_path):
     cache = VerdictCache(tmp_path / "c.sqlite")
     key = cache_key("m", "grade_v1@x", CONV, "call 911", CRIT)

@@ -160,6 +160,23 @@ def test_batched_missing_and_duplicated_ids_are_reasked_singly():
     assert server.requests[0]["response_format"]["json_schema"]["name"] == "verdicts"
 
 
+def test_batched_rerun_is_served_from_both_cache_kinds(tmp_path):
+    """c1 was cached from the batched answer, c2/c3 from their single re-asks: all three hit."""
+
+    def reply(ids):
+        return Reply(json.dumps({"verdicts": [{"id": "c1", "explanation": "yes", "criteria_met": True}]}))
+
+    with LoopbackServer(_batched_responder(reply)) as server:
+        judge = judge_for(server, mode="batched", cache=tmp_path / "judge.sqlite")
+        first = grade(judge)
+        sent = len(server.requests)
+        second = grade(judge)
+    assert sent == 3 and len(server.requests) == 3  # the re-run sends nothing
+    assert [v.met for v in second] == [v.met for v in first] == [True, False, False]
+    assert all(v.cached for v in second)
+    assert (judge.stats.cache_hits, judge.stats.cache_misses) == (3, 3)
+
+
 def test_batched_sends_one_request_for_all_criteria():
     with LoopbackServer(grading_responder()) as server:
         rubric = [{"criterion": f"criterion number {i}", "points": 1 + i % 5} for i in range(20)]

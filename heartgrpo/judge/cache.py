@@ -29,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,30 @@ class VerdictCache:
         """The stored verdict (``cached=True``) or None on a miss."""
         row = self._get(key, "verdict")
         return None if row is None else Verdict(bool(row[0]), row[1], cached=True)
+
+    def get_verdicts(self, keys: Sequence[str]) -> dict[str, Verdict]:
+        """The stored verdicts among ``keys`` (one query; hits and misses counted per distinct key).
+
+        >>> import tempfile, os
+        >>> cache = VerdictCache(os.path.join(tempfile.mkdtemp(), "judge.sqlite"))
+        >>> cache.put_verdict("a", Verdict(False, "no"))
+        >>> cache.get_verdicts(["a", "b"])
+        {'a': Verdict(met=False, explanation='no', error=None, cached=True)}
+        """
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, Verdict] = {}
+        conn = self._conn()
+        for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT key, value, explanation FROM verdicts WHERE kind = 'verdict' AND key IN ({marks})", chunk
+            ).fetchall()
+            found.update({k: Verdict(bool(v), e, cached=True) for k, v, e in rows})
+        with self._lock:
+            self.hits += len(found)
+            self.misses += len(wanted) - len(found)
+        return found
 
     def put_verdict(self, key: str, verdict: Verdict) -> None:
         """Store a parsed verdict; a failed one (met=None) is refused with ValueError."""

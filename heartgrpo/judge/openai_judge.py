@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from heartgrpo.asyncs import gather_staggered
 from heartgrpo.judge.cache import VerdictCache, cache_key
 from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.prompts import render
@@ -277,24 +278,23 @@ class OpenAIJudge:
     def _key(self, template: str, messages: list[dict], response: str, criterion: Any) -> str:
         return cache_key(self.model, render.load_template(template).identity, messages, response, criterion)
 
-    def _lookup(self, keys: Sequence[str]) -> Verdict | None:
+    def _lookup(self, keys: Sequence[Sequence[str]]) -> list[Verdict | None]:
+        """For each criterion's candidate keys (in order of preference), the first cached verdict."""
         if self.cache is None:
-            return None
-        for key in keys:
-            hit = self.cache.get_verdict(key)
-            if hit is not None:
-                self.stats.add(cache_hits=1)
-                return hit
-        self.stats.add(cache_misses=1)
-        return None
+            return [None] * len(keys)
+        found = self.cache.get_verdicts([k for ks in keys for k in ks])
+        out = [next((found[k] for k in ks if k in found), None) for ks in keys]
+        hits = sum(v is not None for v in out)
+        self.stats.add(cache_hits=hits, cache_misses=len(out) - hits)
+        return out
 
     def _store(self, key: str, verdict: Verdict) -> None:
         if self.cache is not None and verdict.met is not None:
             self.cache.put_verdict(key, verdict)
 
-    async def _grade_one(self, messages: list[dict], response: str, criterion: dict) -> Verdict:
+    async def _grade_one(self, messages: list[dict], response: str, criterion: dict, key: str | None = None) -> Verdict:
         """Per-criterion request, shared between identical concurrent calls on this loop."""
-        key = self._key(render.GRADE_TEMPLATE, messages, response, criterion)
+        key = key or self._key(render.GRADE_TEMPLATE, messages, response, criterion)
         inflight = self._state()[2]
         task = inflight.get(key)
         if task is None:
@@ -328,7 +328,7 @@ class OpenAIJudge:
             else:  # missing or duplicated id: re-ask this one criterion on its own
                 out.append(None)
         singles = [j for j, v in enumerate(out) if v is None]
-        again = await asyncio.gather(*(self._grade_one(messages, response, criteria[j]) for j in singles))
+        again = await gather_staggered(self._grade_one(messages, response, criteria[j]) for j in singles)
         for j, verdict in zip(singles, again):
             out[j] = verdict
         return [v for v in out if v is not None]
@@ -337,18 +337,18 @@ class OpenAIJudge:
         """One verdict per criterion, in order (see the module docstring for modes and failure)."""
         messages = as_messages(prompt)
         criteria = [_criterion(c) for c in rubrics]
-        results: list[Verdict | None] = []
-        for c in criteria:
-            keys = [self._key(render.GRADE_TEMPLATE, messages, response, c)]
-            if self.mode == "batched":
-                keys.insert(0, self._key(render.BATCHED_TEMPLATE, messages, response, c))
-            results.append(self._lookup(keys))
+        single = [self._key(render.GRADE_TEMPLATE, messages, response, c) for c in criteria]
+        if self.mode == "batched":
+            keys = [[self._key(render.BATCHED_TEMPLATE, messages, response, c), k] for c, k in zip(criteria, single)]
+        else:
+            keys = [[k] for k in single]
+        results = self._lookup(keys)
         todo = [j for j, v in enumerate(results) if v is None]
         if todo:
             if self.mode == "batched":
                 fresh = await self._grade_batched(messages, response, [criteria[j] for j in todo])
             else:
-                fresh = list(await asyncio.gather(*(self._grade_one(messages, response, criteria[j]) for j in todo)))
+                fresh = await gather_staggered(self._grade_one(messages, response, criteria[j], single[j]) for j in todo)
             for j, verdict in zip(todo, fresh):
                 results[j] = verdict
         verdicts = [v for v in results if v is not None]
