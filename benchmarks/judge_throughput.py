@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 from benchmarks import ROOT, md_table, quick_mode, write_section
+from heartgrpo.asyncs import gather_staggered
 from heartgrpo.judge import OpenAIJudge
+from heartgrpo.judge.prompts import render
 from heartgrpo.reward_funcs import make_reward_func
 
 GENERATIONS = 6
@@ -68,6 +70,29 @@ async def single_latency(judge: OpenAIJudge, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+async def bare_client(judge: OpenAIJudge, n: int, tag: str, staggered: bool = True) -> float:
+    """Seconds for one step's 6 x n per-criterion prompts sent through the judge's own openai
+    client and transport, with nothing of the judge around them (no cache, keys, parsing,
+    rewards): the floor this client sets on this machine. ``staggered=False`` starts them all in
+    one ``asyncio.gather`` instead of the judge's one-per-loop-turn start."""
+    import httpx
+
+    client = judge._state()[0]
+    prompts = [render.grade_prompt([{"role": "user", "content": f"Question {tag}"}], c, k) for c in completions(tag) for k in rubric(n)]
+
+    async def one(prompt: str) -> bytes:
+        body = {"model": "judge", "messages": [{"role": "user", "content": prompt}], "temperature": 0.0, "max_tokens": 1024}
+        raw = await client.post("/chat/completions", cast_to=httpx.Response, body=body)
+        return await raw.aread()
+
+    t0 = time.perf_counter()
+    if staggered:
+        await gather_staggered(one(p) for p in prompts)
+    else:
+        await asyncio.gather(*(one(p) for p in prompts))
+    return time.perf_counter() - t0
+
+
 async def step(func, n: int, tag: str) -> tuple[float, list]:
     prompts = [[{"role": "user", "content": f"Question {tag}: I have chest pain."}]] * GENERATIONS
     t0 = time.perf_counter()
@@ -99,6 +124,11 @@ async def measure(base_url: str, server_requests, sizes: list[int], cache_dir: P
                         "seconds": seconds, "requests": server_requests() - before,
                         "hits": judge.stats.cache_hits - hits_before, "scored": sum(r is not None for r in rewards),
                     })
+            if mode == "per_criterion":
+                for name, staggered in (("bare openai client", True), ("bare openai client, plain gather", False)):
+                    floor = [await bare_client(judge, n, f"bare-{staggered}-{n}-{rep}", staggered) for rep in range(repeats)]
+                    rows.append({"n": n, "mode": name, "cache": "none", "seconds": statistics.median(floor),
+                                 "worst": max(floor), "requests": GENERATIONS * n, "hit_rate": None, "scored": None})
             for phase, done in runs.items():
                 rows.append({
                     "n": n, "mode": mode, "cache": phase,
@@ -142,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         paper = baseline[r["n"]]
         table.append([
             r["n"], r["mode"], r["cache"], f"{r['seconds'] * 1000:.0f}", f"{r['worst'] * 1000:.0f}", r["requests"],
-            f"{r['hit_rate']:.0%}", f"{r['seconds'] / single:.2f}", f"{paper / r['seconds']:.0f}x",
+            "-" if r["hit_rate"] is None else f"{r['hit_rate']:.0%}", f"{r['seconds'] / single:.2f}", f"{paper / r['seconds']:.0f}x",
         ])
     base_rows = [[n, "paper baseline (sequential)", "none", f"{baseline[n] * 1000:.0f}", "-", GENERATIONS * n, "-",
                   f"{baseline[n] / single:.1f}", "1x"] for n in sizes]
@@ -155,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     cold = {(r["n"], r["mode"]): r for r in rows if r["cache"] == "cold"}
     largest = max(sizes)
     pc, bt = cold[(largest, "per_criterion")], cold[(largest, "batched")]
+    floor = next(r for r in rows if r["n"] == largest and r["mode"] == "bare openai client")
+    burst = next(r for r in rows if r["n"] == largest and r["mode"] == "bare openai client, plain gather")
     body = "\n\n".join([
         "## Judge throughput",
         f"Command: `python -m benchmarks.judge_throughput --latency {args.latency:g}{' --quick' if quick else ''}` "
@@ -172,14 +204,18 @@ def main(argv: list[str] | None = None) -> None:
         f"{'met' if pc['seconds'] / single <= 1.5 else 'not met on this machine'}), batched cold "
         f"{bt['seconds'] / single:.2f}x ({'met' if bt['seconds'] / single <= 1.5 else 'not met'}); batched sends {bt['requests']} requests, "
         f"{pc['requests'] / max(bt['requests'], 1):.0f}x fewer; warm re-runs send "
-        f"{sum(r['requests'] for r in rows if r['cache'] == 'warm')} requests in all. What remains above one "
-        f"request's latency is client CPU time, here {(pc['seconds'] - single) * 1000 / pc['requests']:.2f} ms "
-        "per request (mostly the openai client and its aiohttp transport building each request), so the "
-        "ratio shrinks as the judge's latency grows and grows when the CPU is shared. The judge starts "
-        "its requests one event-loop turn apart (`heartgrpo.asyncs.gather_staggered`), so each is on the "
-        "wire while the next is built and answers are handled as they arrive; with a plain "
+        f"{sum(r['requests'] for r in rows if r['cache'] == 'warm')} requests in all.",
+        f"Where the time goes: the same {pc['requests']} prompts sent through the judge's own openai client "
+        f"with nothing of the judge around them (row *bare openai client*) take {floor['seconds'] / single:.2f}x "
+        f"one request; the judge (keys, cache lookups, prompts, parsing, cache writes, rewards) adds "
+        f"{(pc['seconds'] - floor['seconds']) * 1000:.0f} ms on top. The rest above one request's latency is "
+        f"client CPU, {(floor['seconds'] - single) * 1000 / pc['requests']:.2f} ms per request in the openai "
+        "client, httpx and aiohttp, spent one request after another on one core; so the ratio shrinks as "
+        "the judge's latency grows (a real judge answers in seconds) and grows when the CPU is shared. "
+        "The judge starts its requests one event-loop turn apart (`heartgrpo.asyncs.gather_staggered`), so "
+        "each is on the wire while the next is built and answers are handled as they arrive; with a plain "
         "`asyncio.gather` every request leaves only after all are built and the answers return in one "
-        "burst (1.61x at N = 20 on this machine before the change).",
+        f"burst (row *plain gather*: {burst['seconds'] / single:.2f}x at N = {largest} for the bare client).",
         f"Machine: {os.cpu_count()} CPU cores shared by client and server (and by whatever else runs: "
         f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run); on a "
         "loaded machine the client CPU time, and so every ratio above, grows.",
