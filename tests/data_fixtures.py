@@ -4,11 +4,11 @@ for the data-layer tests. Everything here is synthetic."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from heartgrpo.judge.loopback import LoopbackServer, Reply
 
 HEART_QUESTIONS = [
     "What does a rising troponin after chest pain mean for a 60 year old man?",
@@ -82,51 +82,17 @@ def write_hb_file(path: Path) -> Path:
     return path
 
 
-class ChatServer:
-    """A real OpenAI-compatible HTTP server on 127.0.0.1 answering from ``reply(request_json)``.
-
-    ``reply`` returns a string (the assistant content) or an int (an HTTP error status).
+class ChatServer(LoopbackServer):
+    """The package's loopback OpenAI-compatible server on 127.0.0.1 with a simpler reply:
+    ``reply(request_json)`` returns the assistant content (str) or an HTTP error status (int).
     Every request body is recorded in ``requests``.
     """
 
     def __init__(self, reply: Callable[[dict[str, Any]], str | int]) -> None:
-        self.reply = reply
-        self.requests: list[dict[str, Any]] = []
-        server = self
+        def respond(request: dict[str, Any], index: int) -> Reply:
+            answer = reply(request)
+            if isinstance(answer, int):
+                return Reply(status=answer, body={"error": {"message": "injected failure"}})
+            return Reply(content=answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                answer = server.reply(body)
-                if isinstance(answer, int):
-                    payload = json.dumps({"error": {"message": "injected failure"}}).encode()
-                    self.send_response(answer)
-                else:
-                    payload = json.dumps({
-                        "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],
-                    }).encode()
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "ChatServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(respond)

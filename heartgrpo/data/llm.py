@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from heartgrpo.retry import backoff_delay, is_retryable
+
 __all__ = ["ChatClient", "SqliteCache", "cache_key"]
 
 T = TypeVar("T")
@@ -69,9 +71,10 @@ def cache_key(*parts: Any) -> str:
 class ChatClient:
     """Async chat completions against an OpenAI-compatible endpoint, with retries and a cache.
 
-    ``complete(messages, parse)`` returns ``parse(text)`` or raises the last error after
-    ``max_retries`` further attempts; ``parse`` raising ``ValueError`` counts as a failed attempt
-    (so a malformed answer is re-asked, never cached).
+    ``complete(messages, parse)`` returns ``parse(text)`` or raises: at once for an error no retry
+    can fix (401, 404, other 4xx), else the last error after ``max_retries`` further attempts
+    (retry policy and jittered backoff: :mod:`heartgrpo.retry`). ``parse`` raising
+    ``ValueError`` counts as a failed attempt, so a malformed answer is re-asked, never cached.
     """
 
     def __init__(
@@ -89,6 +92,8 @@ class ChatClient:
         max_retries: int = 3,
         max_concurrency: int = 8,
         client: Any = None,
+        backoff_base: float = 0.2,
+        backoff_max: float = 5.0,
     ) -> None:
         self.model = model
         self.base_url = base_url
@@ -101,6 +106,7 @@ class ChatClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_concurrency = max_concurrency
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._client = client
         self._owns_client = client is None
         self.stats = {"requests": 0, "cache_hits": 0, "failures": 0}
@@ -133,12 +139,17 @@ class ChatClient:
                 if self.max_tokens is not None:
                     kwargs["max_tokens"] = self.max_tokens
                 response = await client.chat.completions.create(**kwargs)
-                text = response.choices[0].message.content or ""
+                try:
+                    text = response.choices[0].message.content or ""
+                except (AttributeError, IndexError, TypeError):
+                    raise ValueError(f"not a chat completion: {str(response)[:120]}") from None
                 value = parse(text)
-            except Exception as exc:  # network, HTTP status, malformed answer: retry
+            except Exception as exc:
                 last = exc
+                if not is_retryable(exc):
+                    break
                 if attempt < self.max_retries:
-                    await asyncio.sleep(min(0.2 * 2**attempt, 2.0))
+                    await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_max))
                 continue
             if self.cache is not None:
                 self.cache.set(key, text)

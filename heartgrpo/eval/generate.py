@@ -11,7 +11,7 @@ An empty response is saved as ``""`` (it is the model's answer, graded as meetin
 
 Example:
     >>> stats = generate_answers(records, gen, "runs/eval/base/answers.jsonl")  # doctest: +SKIP
-    >>> stats
+    >>> stats  # doctest: +SKIP
     {'done': 500, 'skipped': 0, 'errors': 0, 'empty': 3}
 """
 

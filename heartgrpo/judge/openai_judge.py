@@ -10,8 +10,8 @@ Modes:
 
 Reliability contract: the client's own retries are off (``max_retries=0``); this class retries
 timeouts, connection errors, 408/409/429, 5xx and unparseable answers up to ``max_retries``
-times with exponential backoff and jitter, ``delay = min(backoff_max, backoff_base * 2**k) *
-uniform(0.5, 1)``. After the last attempt the verdict is ``Verdict(met=None, error=...)`` —
+times with exponential backoff and jitter (:mod:`heartgrpo.retry`: ``delay = min(backoff_max,
+backoff_base * 2**k) * uniform(0.5, 1)``). After the last attempt the verdict is ``Verdict(met=None, error=...)`` —
 never ``False``. Structured output (``response_format`` JSON schema) is sent when
 ``structured_output=True`` and dropped for the rest of the judge's life if the server answers
 400 to it.
@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from heartgrpo.asyncs import gather_staggered
 from heartgrpo.judge.cache import VerdictCache, cache_key
 from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.prompts import render
+from heartgrpo.retry import backoff_delay, retryable_status
 from heartgrpo.judge.types import JudgeStats, Verdict, as_messages
 
 __all__ = ["OpenAIJudge"]
@@ -80,10 +80,6 @@ _RATING_SCHEMA = {
     "required": ["explanation", "rating"],
     "additionalProperties": False,
 }
-
-
-class _Fatal(Exception):
-    """A fault that retrying cannot fix (401, 404, other 4xx)."""
 
 
 def _criterion(c: Any) -> dict:
@@ -224,9 +220,6 @@ class OpenAIJudge:
         except (ValueError, KeyError, IndexError, TypeError):
             raise ParseError(f"not a chat completion: {data[:120]!r}") from None
 
-    def _delay(self, attempt: int) -> float:
-        return min(self.backoff_max, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.0)
-
     def _transport_error(self, error: BaseException) -> str:
         """Name a transport fault by its root cause (the aiohttp transport reports a dropped
         connection as a connect timeout, so the exception class alone would mislead)."""
@@ -257,16 +250,15 @@ class OpenAIJudge:
             except openai.APIConnectionError as e:  # timeouts included
                 error = self._transport_error(e)
             except openai.APIStatusError as e:
-                if e.status_code not in (408, 409, 429) and e.status_code < 500:
-                    error = f"HTTP {e.status_code}: {_brief(e)}"
-                    break
                 error = f"HTTP {e.status_code}: {_brief(e)}"
+                if not retryable_status(e.status_code):
+                    break
             except ParseError as e:
                 self.stats.add(parse_errors=1)
                 error = f"unparseable answer: {e}"
             if attempt < self.max_retries:
                 self.stats.add(retries=1)
-                await asyncio.sleep(self._delay(attempt))
+                await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_max))
             attempt += 1
         attempts = attempt + 1 if attempt <= self.max_retries else attempt
         return None, f"{error} ({attempts} attempt{'s' if attempts != 1 else ''})"

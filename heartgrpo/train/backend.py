@@ -10,7 +10,7 @@
 - ``auto``: ``unsloth`` when CUDA and the ``unsloth`` package are both present, else ``hf``.
 
     >>> loaded = load_for_training(cfg)                      # doctest: +SKIP
-    >>> loaded.backend, type(loaded.model).__name__
+    >>> loaded.backend, type(loaded.model).__name__  # doctest: +SKIP
     ('hf', 'PeftModelForCausalLM')
 """
 

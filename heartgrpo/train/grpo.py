@@ -10,7 +10,7 @@ the batches already seen). When the judge fails every verdict for longer than
 ``judge.max_down_seconds`` training stops with a checkpoint and :class:`JudgeUnavailableError`.
 
     >>> result = run_grpo(cfg, adapter=Path("runs/cpu-demo/sft/adapter"))   # doctest: +SKIP
-    >>> result.steps
+    >>> result.steps  # doctest: +SKIP
     12
 """
 

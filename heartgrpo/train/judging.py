@@ -10,7 +10,8 @@ wraps it for GRPO:
   run of calls in which every verdict failed. GRPO's judge callback stops training cleanly (a
   checkpoint is saved) once that exceeds ``judge.max_down_seconds``.
 
-    >>> guarded = GuardedJudge(LexicalJudge())               # doctest: +SKIP
+    >>> from heartgrpo.judge import LexicalJudge
+    >>> guarded = GuardedJudge(LexicalJudge())
     >>> guarded.down_for()
     0.0
 """

@@ -6,7 +6,7 @@ so the report shows the mean rubric score before and after GRPO. Run-directory l
 ``output_dir``): ``data/``, ``sft/``, ``grpo/``, ``eval/<stage>/``, ``report/``.
 
     >>> cfg = load_config("configs/cpu-demo.yaml")     # doctest: +SKIP
-    >>> run_demo(cfg).report["html"]
+    >>> run_demo(cfg).report["html"]  # doctest: +SKIP
     PosixPath('runs/cpu-demo/report/report.html')
 """
 

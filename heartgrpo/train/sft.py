@@ -7,7 +7,7 @@ sft.max_length`` tokens are dropped (counted, never truncated). The LoRA adapter
 ``<output_dir>/sft/adapter``; GRPO continues from it.
 
     >>> result = run_sft(cfg)                                # doctest: +SKIP
-    >>> result.adapter_dir
+    >>> result.adapter_dir  # doctest: +SKIP
     PosixPath('runs/cpu-demo/sft/adapter')
 """
 
