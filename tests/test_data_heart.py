@@ -116,6 +116,15 @@ def _answer(heart, theme, keywords):
     return json.dumps({"heart": heart, "theme": theme, "keywords": keywords})
 
 
+def test_lexicon_on_held_out_labels():
+    """Regression guard on rows the lexicon was never tuned on (docs/data.md, "Held-out estimate")."""
+    path = default_labels_path().with_name("heart_labels_heldout.jsonl")
+    rows = [row for _, row in read_jsonl(path)]
+    assert len(rows) == 60 and {r["heart"] for r in rows} == {True, False}
+    result = evaluate(rows)
+    assert result["precision"] >= 0.95 and result["recall"] >= 0.90, result["errors"]
+
+
 def test_verify_keywords_word_boundaries():
     assert verify_keywords("Chest pain and AFib", ["chest pain", "afib", "fib", "stroke"]) == ["chest pain", "afib"]
 
