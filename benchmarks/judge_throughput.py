@@ -125,10 +125,15 @@ async def measure(base_url: str, server_requests, sizes: list[int], cache_dir: P
                         "hits": judge.stats.cache_hits - hits_before, "scored": sum(r is not None for r in rewards),
                     })
             if mode == "per_criterion":
-                for name, staggered in (("bare openai client", True), ("bare openai client, plain gather", False)):
-                    floor = [await bare_client(judge, n, f"bare-{staggered}-{n}-{rep}", staggered) for rep in range(repeats)]
-                    rows.append({"n": n, "mode": name, "cache": "none", "seconds": statistics.median(floor),
-                                 "worst": max(floor), "requests": GENERATIONS * n, "hit_rate": None, "scored": None})
+                pairs = []  # staggered and plain-gather starts interleaved, so both see the same machine
+                for rep in range(3 * repeats):
+                    pairs.append((await bare_client(judge, n, f"bare-s-{n}-{rep}", True),
+                                  await bare_client(judge, n, f"bare-g-{n}-{rep}", False)))
+                for name, k in (("bare openai client", 0), ("bare openai client, plain gather", 1)):
+                    times = [p[k] for p in pairs]
+                    rows.append({"n": n, "mode": name, "cache": "none", "seconds": statistics.median(times),
+                                 "worst": max(times), "requests": GENERATIONS * n, "hit_rate": None, "scored": None,
+                                 "wins": sum(p[k] < p[1 - k] for p in pairs), "pairs": len(pairs)})
             for phase, done in runs.items():
                 rows.append({
                     "n": n, "mode": mode, "cache": phase,
@@ -146,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2, help="server latency per request, seconds")
     parser.add_argument("--quick", action="store_true", help="N=7 only, 2 repeats")
-    parser.add_argument("--repeats", type=int, default=5, help="cold/warm runs per cell (median reported)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="cold/warm runs per cell (median reported); 3x as many bare-client pairs")
     args = parser.parse_args(argv)
     quick = quick_mode(args.quick)
     sizes = [7] if quick else [7, 14, 20]
@@ -187,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     pc, bt = cold[(largest, "per_criterion")], cold[(largest, "batched")]
     floor = next(r for r in rows if r["n"] == largest and r["mode"] == "bare openai client")
     burst = next(r for r in rows if r["n"] == largest and r["mode"] == "bare openai client, plain gather")
+    extra_ms = (pc["seconds"] - floor["seconds"]) * 1000
+    judge_cost = f"{extra_ms:.0f} ms on top" if extra_ms >= 1 else "nothing measurable on top (the medians differ by less than the noise)"
     body = "\n\n".join([
         "## Judge throughput",
         f"Command: `python -m benchmarks.judge_throughput --latency {args.latency:g}{' --quick' if quick else ''}` "
@@ -208,14 +216,16 @@ def main(argv: list[str] | None = None) -> None:
         f"Where the time goes: the same {pc['requests']} prompts sent through the judge's own openai client "
         f"with nothing of the judge around them (row *bare openai client*) take {floor['seconds'] / single:.2f}x "
         f"one request; the judge (keys, cache lookups, prompts, parsing, cache writes, rewards) adds "
-        f"{(pc['seconds'] - floor['seconds']) * 1000:.0f} ms on top. The rest above one request's latency is "
+        f"{judge_cost}. The rest above one request's latency is "
         f"client CPU, {(floor['seconds'] - single) * 1000 / pc['requests']:.2f} ms per request in the openai "
         "client, httpx and aiohttp, spent one request after another on one core; so the ratio shrinks as "
         "the judge's latency grows (a real judge answers in seconds) and grows when the CPU is shared. "
         "The judge starts its requests one event-loop turn apart (`heartgrpo.asyncs.gather_staggered`), so "
-        "each is on the wire while the next is built and answers are handled as they arrive; with a plain "
-        "`asyncio.gather` every request leaves only after all are built and the answers return in one "
-        f"burst (row *plain gather*: {burst['seconds'] / single:.2f}x at N = {largest} for the bare client).",
+        "each is on the wire while the next is built; with a plain `asyncio.gather` every request leaves "
+        "only after all are built and the answers come back in one burst. Measured on the bare client "
+        f"({floor['pairs']} interleaved pairs at N = {largest}): staggered median {floor['seconds'] * 1000:.0f} ms, "
+        f"plain gather {burst['seconds'] * 1000:.0f} ms, staggered faster in {floor['wins']} of {floor['pairs']} pairs; "
+        "a small gain next to the run-to-run noise of this machine.",
         f"Machine: {os.cpu_count()} CPU cores shared by client and server (and by whatever else runs: "
         f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run); on a "
         "loaded machine the client CPU time, and so every ratio above, grows.",
