@@ -226,7 +226,8 @@ class JudgeSettings(_Section):
     environment variable ``api_key_env``); ``approximate``: the offline lexical judge (CPU demo,
     labelled approximate everywhere); ``recorded``: replays verdicts from ``recording``.
     ``max_down_seconds``: GRPO stops cleanly, checkpoint saved, when every verdict has failed for
-    longer than this.
+    longer than this. ``workers`` > 1 spreads an ``openai`` judge over that many processes
+    (:class:`heartgrpo.judge.ProcessPoolJudge`), for steps limited by the client's own CPU.
     """
 
     kind: Literal["openai", "approximate", "recorded"] = "openai"
@@ -236,6 +237,8 @@ class JudgeSettings(_Section):
     mode: Literal["per_criterion", "batched"] = "per_criterion"
     temperature: float = Field(0.1, ge=0)
     max_concurrency: int = Field(32, gt=0)
+    #: judge processes for kind openai (1 = in the trainer's process)
+    workers: int = Field(1, ge=1, le=64)
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
     cache: Path | None = None

@@ -38,7 +38,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections import defaultdict

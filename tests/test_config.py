@@ -70,6 +70,8 @@ def test_nested_section_from_other_module_is_strict(tmp_path: Path) -> None:
         config_from_dict(_minimal(data={"eval_count": 3}))
     with pytest.raises(ConfigError, match=r"eval\.temperature"):
         config_from_dict(_minimal(eval={"temperature": "hot"}))
+    with pytest.raises(ConfigError, match=r"judge\.workers"):
+        config_from_dict(_minimal(judge={"kind": "approximate", "workers": 0}))
 
 
 def test_list_item_paths(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from heartgrpo.config import JudgeSettings
-from heartgrpo.judge import LexicalJudge, Verdict
-from heartgrpo.train.judging import GuardedJudge, build_judge, is_approximate
+from heartgrpo.judge import LexicalJudge, ProcessPoolJudge, Verdict
+from heartgrpo.train.judging import GuardedJudge, build_judge, close_judge, is_approximate
 
 RUBRIC = [{"criterion": "mentions ECG", "points": 5}, {"criterion": "mentions aspirin", "points": 3}]
 PROMPT = [{"role": "user", "content": "chest pain?"}]
@@ -62,3 +62,17 @@ def test_build_judge_kinds(tmp_path) -> None:
     assert type(build_judge(JudgeSettings(kind="recorded", recording=rec))).__name__ == "RecordedJudge"
     oa = build_judge(JudgeSettings(kind="openai", model="m", base_url="http://127.0.0.1:9/v1", cache=None))
     assert type(oa).__name__ == "OpenAIJudge" and oa.mode == "per_criterion" and not is_approximate(oa)
+
+
+def test_workers_build_a_process_pool_that_close_judge_stops(tmp_path) -> None:
+    settings = JudgeSettings(kind="openai", model="m", base_url="http://127.0.0.1:9/v1", cache=tmp_path / "c.sqlite",
+                             workers=2, mode="batched", max_retries=1)
+    pool = build_judge(settings)
+    assert isinstance(pool, ProcessPoolJudge) and pool.workers == 2
+    assert pool.judge_kwargs["mode"] == "batched" and pool.judge_kwargs["cache"] == str(tmp_path / "c.sqlite")
+    pool.start()
+    processes = [w.process for w in pool._workers]
+    assert all(p.is_alive() for p in processes)
+    close_judge(GuardedJudge(pool))  # the wrapper GRPO uses is looked through
+    assert not any(p.is_alive() for p in processes)
+    close_judge(LexicalJudge())  # nothing to stop: no error

@@ -2,6 +2,7 @@
 
 * :class:`Verdict`, :class:`Judge` (protocol), :class:`JudgeStats` — types;
 * :class:`OpenAIJudge` — async judge over any OpenAI-compatible endpoint;
+* :class:`ProcessPoolJudge` — the same judge spread over worker processes (client CPU-bound steps);
 * :class:`VerdictCache` — persistent SQLite cache of parsed verdicts;
 * :class:`RecordedJudge`, :class:`RecordingJudge` — replay / record verdicts as JSONL;
 * :class:`LexicalJudge` — deterministic, offline, APPROXIMATE word-overlap judge.
@@ -12,6 +13,7 @@ Importing this package does not import ``openai``; :class:`OpenAIJudge` imports 
 from heartgrpo.judge.cache import VerdictCache, cache_key
 from heartgrpo.judge.offline import LexicalJudge, RecordedJudge, RecordingJudge, record_key
 from heartgrpo.judge.openai_judge import OpenAIJudge
+from heartgrpo.judge.pool import ProcessPoolJudge
 from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.types import Judge, JudgeStats, Verdict
 
@@ -21,6 +23,7 @@ __all__ = [
     "LexicalJudge",
     "OpenAIJudge",
     "ParseError",
+    "ProcessPoolJudge",
     "RecordedJudge",
     "RecordingJudge",
     "Verdict",

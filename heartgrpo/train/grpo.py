@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, build_judge
+from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, build_judge, close_judge
 from heartgrpo.train.sft import last_checkpoint, load_jsonl
 
 if TYPE_CHECKING:
@@ -158,18 +158,30 @@ def run_grpo(
     """Train GRPO. ``rows`` default to ``<output_dir>/data/grpo.jsonl``; ``adapter`` defaults to
     the SFT adapter when it exists; ``judge`` defaults to :func:`build_judge` of the config.
     ``reward_funcs``/``reward_weights`` replace the configured rewards (tests, custom setups)."""
-    from heartgrpo.train.backend import import_backend_first, load_for_training, vllm_sampling_params
+    from heartgrpo.train.backend import import_backend_first
 
     import_backend_first(cfg.model.backend)  # Unsloth must be imported before trl/transformers/peft
-    from heartgrpo.train.callbacks import JudgeDownCallback, StepLogCallback
-
     t0 = time.perf_counter()
     if rows is None:
         rows = load_jsonl(cfg.data_dir / "grpo.jsonl")
+    owned = build_judge(cfg.judge) if judge is None else None  # built here: stopped here
+    try:
+        return _run_grpo(cfg, rows, adapter, judge if judge is not None else owned, reward_funcs, reward_weights,
+                         callbacks, resume, t0)
+    finally:
+        if owned is not None:
+            close_judge(owned)
+
+
+def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, reward_funcs: Any, reward_weights: Any,
+              callbacks: Sequence[Any], resume: bool, t0: float) -> GRPOResult:
+    from heartgrpo.train.backend import load_for_training, vllm_sampling_params
+    from heartgrpo.train.callbacks import JudgeDownCallback, StepLogCallback
+
     data = grpo_rows(rows)
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
         adapter = cfg.sft_dir / "adapter"
-    guarded = judge if isinstance(judge, GuardedJudge) else GuardedJudge(judge if judge is not None else build_judge(cfg.judge))
+    guarded = judge if isinstance(judge, GuardedJudge) else GuardedJudge(judge)
     if reward_funcs is None:
         funcs, weights = build_reward_funcs(cfg, guarded)
     else:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "is_approximate"]
+__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate"]
 
 
 class JudgeUnavailableError(RuntimeError):
@@ -41,14 +41,14 @@ class JudgeUnavailableError(RuntimeError):
 
 def build_judge(settings: JudgeSettings) -> Any:
     """A judge from the ``judge:`` section (OpenAI-compatible, offline approximate, or recorded)."""
-    from heartgrpo.judge import LexicalJudge, OpenAIJudge, RecordedJudge
+    from heartgrpo.judge import LexicalJudge, OpenAIJudge, ProcessPoolJudge, RecordedJudge
 
     if settings.kind == "approximate":
         return LexicalJudge(threshold=settings.approximate_threshold)
     if settings.kind == "recorded":
         return RecordedJudge(settings.recording)
-    return OpenAIJudge(
-        settings.model,
+    options = dict(
+        model=settings.model,
         base_url=settings.base_url,
         api_key_env=settings.api_key_env,
         mode=settings.mode,
@@ -58,6 +58,18 @@ def build_judge(settings: JudgeSettings) -> Any:
         cache=settings.cache,
         temperature=settings.temperature,
     )
+    if settings.workers > 1:
+        return ProcessPoolJudge(settings.workers, **options)
+    return OpenAIJudge(**options)
+
+
+def close_judge(judge: Any) -> None:
+    """Stop what a judge runs outside this process (the workers of a ProcessPoolJudge, also
+    behind a GuardedJudge); judges without such resources need nothing."""
+    inner = getattr(judge, "inner", judge)
+    close = getattr(inner, "close", None)
+    if callable(close):
+        close()
 
 
 def is_approximate(judge: Any) -> bool:
