@@ -118,6 +118,9 @@ class ProcessPoolJudge:
                 raise RuntimeError("this ProcessPoolJudge is closed")
             worker = self._workers[i]
             if worker is None or not worker.alive():
+                if worker is not None and worker.process.is_alive():  # its reader is gone: replace it whole
+                    worker.process.kill()
+                    worker.process.join(timeout=5)
                 fresh = _Worker(self, i)
                 with self._lock:
                     if worker is not None:
@@ -138,15 +141,14 @@ class ProcessPoolJudge:
             with self._lock:
                 entry = self._pending.pop(rid, None)
             if entry is not None:
-                loop, future, _, _ = entry
-                loop.call_soon_threadsafe(_resolve, future, result)
+                _deliver(entry[0], entry[1], result)
         with self._lock:
             lost = [(rid, e) for rid, e in self._pending.items() if e[2] is worker]
             for rid, _ in lost:
                 del self._pending[rid]
         code = worker.process.exitcode
         for _, (loop, future, _, failed) in lost:
-            loop.call_soon_threadsafe(_resolve, future, failed(f"judge worker {worker.process.name} exited (code {code})"))
+            _deliver(loop, future, failed(f"judge worker {worker.process.name} exited (code {code})"))
 
     async def _call(self, kind: str, args: tuple, failed: Any) -> Any:
         rid = next(self._ids)
@@ -229,6 +231,14 @@ class ProcessPoolJudge:
 def _resolve(future: asyncio.Future, result: Any) -> None:
     if not future.done():
         future.set_result(result)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, future: asyncio.Future, result: Any) -> None:
+    """Hand ``result`` to ``future`` on its loop; a loop that has closed meanwhile has no one waiting."""
+    try:
+        loop.call_soon_threadsafe(_resolve, future, result)
+    except RuntimeError:
+        pass
 
 
 def _worker_main(conn: Any, judge_kwargs: dict) -> None:
