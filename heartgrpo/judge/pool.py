@@ -14,7 +14,9 @@ file, shared safely between the workers). A worker that dies fails the calls it 
 ``Verdict(met=None, error="judge worker ...")`` (``None`` from ``rate``), never an exception and
 never ``False``; it is started again on the next call. ``stats`` sums the workers' counters.
 The workers start on the first call (a second or two) or on :meth:`start`; :meth:`close` stops
-them.
+them. As with any ``spawn`` process, a plain script that starts the workers must do so under
+``if __name__ == "__main__":`` (the workers re-import the main script); notebooks, the
+``heartgrpo`` command and ``python -m`` entry points need nothing.
 
 Example (against a local vLLM)::
 
