@@ -56,15 +56,14 @@ async def gather_staggered(aws: Iterable[Awaitable[T]]) -> list[T]:
     pending = list(aws)
     tasks: list[asyncio.Future[T]] = []
     try:
-        for i, aw in enumerate(pending):
+        for aw in pending:
             tasks.append(asyncio.ensure_future(aw))
-            pending[i] = None  # type: ignore[call-overload]
             await asyncio.sleep(0)
         return list(await asyncio.gather(*tasks))
     except BaseException:
         for task in tasks:
             task.cancel()
-        for aw in pending:
-            if aw is not None and hasattr(aw, "close"):
+        for aw in pending[len(tasks):]:  # started in input order: the rest never ran
+            if hasattr(aw, "close"):
                 aw.close()  # a coroutine never started: no "never awaited" warning
         raise

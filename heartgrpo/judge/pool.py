@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 from heartgrpo.judge.types import JudgeStats, Verdict, as_messages
@@ -192,8 +191,8 @@ class ProcessPoolJudge:
         total = JudgeStats()
         with self._lock:
             snapshots = [w.snapshot for w in self._workers if w is not None] + list(self._retired)
-        for name in (f.name for f in fields(JudgeStats) if not f.name.startswith("_")):
-            setattr(total, name, sum(s.get(name, 0) for s in snapshots))
+        for snapshot in snapshots:
+            total.add(**snapshot)
         return total
 
     def worker_pids(self) -> list[int | None]:

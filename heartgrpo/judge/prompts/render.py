@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 __all__ = [
@@ -47,7 +47,7 @@ class Template:
     name: str
     text: str
 
-    @property
+    @cached_property
     def identity(self) -> str:
         """``name@sha12``: the version that goes into cache keys."""
         return f"{self.name}@{hashlib.sha256(self.text.encode()).hexdigest()[:12]}"
