@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from heartgrpo.config import JudgeSettings
 from heartgrpo.judge import LexicalJudge, ProcessPoolJudge, Verdict
-from heartgrpo.train.judging import GuardedJudge, build_judge, close_judge, is_approximate
+from heartgrpo.train.judging import GuardedJudge, build_judge, close_judge, is_approximate, judge_in_use
 
 RUBRIC = [{"criterion": "mentions ECG", "points": 5}, {"criterion": "mentions aspirin", "points": 3}]
 PROMPT = [{"role": "user", "content": "chest pain?"}]
@@ -76,3 +78,22 @@ def test_workers_build_a_process_pool_that_close_judge_stops(tmp_path) -> None:
     close_judge(GuardedJudge(pool))  # the wrapper GRPO uses is looked through
     assert not any(p.is_alive() for p in processes)
     close_judge(LexicalJudge())  # nothing to stop: no error
+
+
+def test_judge_in_use_closes_only_the_judge_it_built(monkeypatch) -> None:
+    class Closable:
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    given, built = Closable(), Closable()
+    monkeypatch.setattr("heartgrpo.train.judging.build_judge", lambda settings: built)
+    settings = JudgeSettings(kind="approximate")
+    with judge_in_use(settings, given) as used:
+        assert used is given
+    with pytest.raises(KeyError):  # closed on the way out of an error too
+        with judge_in_use(settings) as used:
+            assert used is built
+            raise KeyError("stage failed")
+    assert (given.closed, built.closed) == (0, 1)

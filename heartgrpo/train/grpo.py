@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, build_judge, close_judge
+from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, judge_in_use
 from heartgrpo.train.sft import last_checkpoint, load_jsonl
 
 if TYPE_CHECKING:
@@ -164,13 +164,8 @@ def run_grpo(
     t0 = time.perf_counter()
     if rows is None:
         rows = load_jsonl(cfg.data_dir / "grpo.jsonl")
-    owned = build_judge(cfg.judge) if judge is None else None  # built here: stopped here
-    try:
-        return _run_grpo(cfg, rows, adapter, judge if judge is not None else owned, reward_funcs, reward_weights,
-                         callbacks, resume, t0)
-    finally:
-        if owned is not None:
-            close_judge(owned)
+    with judge_in_use(cfg.judge, judge) as used:
+        return _run_grpo(cfg, rows, adapter, used, reward_funcs, reward_weights, callbacks, resume, t0)
 
 
 def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, reward_funcs: Any, reward_weights: Any,

@@ -24,7 +24,8 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate"]
+__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use"]
 
 
 class JudgeUnavailableError(RuntimeError):
@@ -61,6 +62,19 @@ def build_judge(settings: JudgeSettings) -> Any:
     if settings.workers > 1:
         return ProcessPoolJudge(settings.workers, **options)
     return OpenAIJudge(**options)
+
+
+@contextmanager
+def judge_in_use(settings: JudgeSettings, judge: Any = None) -> Iterator[Any]:
+    """``judge`` as given (its owner closes it), or one built from ``settings`` and closed on exit."""
+    if judge is not None:
+        yield judge
+        return
+    built = build_judge(settings)
+    try:
+        yield built
+    finally:
+        close_judge(built)
 
 
 def close_judge(judge: Any) -> None:

@@ -102,7 +102,7 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
     from heartgrpo.eval.generators import local_generator
     from heartgrpo.eval.run import evaluate
     from heartgrpo.train.demo_model import resolve_model_path
-    from heartgrpo.train.judging import build_judge, close_judge
+    from heartgrpo.train.judging import judge_in_use
 
     if stage not in EVAL_STAGES:
         raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
@@ -118,20 +118,16 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
         seed=e.generation_seed,
     )
     _set_aside_stale(eval_dir_for(cfg, stage), generator.model_id)
-    owned = build_judge(cfg.judge) if judge is None else None  # built here: stopped here
-    try:
+    with judge_in_use(cfg.judge, judge) as used:
         return evaluate(
             records,
-            judge if judge is not None else owned,
+            used,
             eval_dir_for(cfg, stage),
             generator=generator,
             settings=e,
             name=_STAGE_NAMES[stage],
             progress=progress,
         )
-    finally:
-        if owned is not None:
-            close_judge(owned)
 
 
 def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: str | None = None) -> dict[str, Path]:
@@ -172,7 +168,7 @@ class DemoResult:
 def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> DemoResult:
     """prep -> SFT -> eval (before GRPO) -> GRPO -> eval (after) -> report. ``on_stage(name)`` is
     called as each stage starts (the CLI prints it)."""
-    from heartgrpo.train.judging import build_judge, close_judge, is_approximate
+    from heartgrpo.train.judging import is_approximate, judge_in_use
 
     seconds: dict[str, float] = {}
 
@@ -184,8 +180,7 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
         seconds[name] = time.perf_counter() - t0
         return out
 
-    judge = build_judge(cfg.judge)
-    try:
+    with judge_in_use(cfg.judge) as judge:
         timed("prep", stage_prep, cfg)
         if cfg.sft.enabled:
             timed("sft", stage_sft, cfg)
@@ -193,8 +188,6 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
         before = timed(f"eval {first} (before GRPO)", stage_eval, cfg, first, judge=judge, progress=progress)
         timed("grpo", stage_grpo, cfg, judge=judge)
         after = timed("eval grpo (after GRPO)", stage_eval, cfg, "grpo", judge=judge, progress=progress)
-    finally:
-        close_judge(judge)
     label = " - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)" if is_approximate(judge) else ""
     paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}")
     return DemoResult(report=paths, before=before, after=after, seconds=seconds)
