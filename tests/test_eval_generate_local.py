@@ -8,7 +8,7 @@ import pytest
 from eval_fakes import make_records
 
 from heartgrpo.eval.generate import generate_answers, load_answers
-from heartgrpo.eval.generators import TransformersGenerator, local_generator
+from heartgrpo.eval.generators import TransformersGenerator, generation_settings, local_generator
 
 
 @pytest.mark.slow
@@ -47,3 +47,11 @@ def test_transformers_generator_with_lora_adapter(tiny_qwen3: Path, tmp_path: Pa
     with torch.no_grad():
         assert not torch.allclose(plain.model(**enc).logits, tuned.model(**enc).logits)  # the adapter is applied
     assert isinstance(tuned.generate(prompt)[0], str)
+
+
+def test_generation_settings_record_every_non_empty_option():
+    thinking_off = {"enable_thinking": False}
+    with_kwargs = generation_settings("vllm", 0.7, 0.9, 64, 1, chat_template_kwargs=thinking_off)
+    assert with_kwargs["chat_template_kwargs"] == thinking_off and with_kwargs["backend"] == "vllm"
+    assert with_kwargs != generation_settings("vllm", 0.7, 0.9, 64, 1)  # a resume across them is refused
+    assert "extra_body" not in generation_settings("openai", 0.7, 0.9, 64, None, extra_body={})

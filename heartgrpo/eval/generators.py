@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "local_generator"]
+__all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator"]
 
 Messages = list[dict[str, Any]]
 
@@ -63,6 +63,18 @@ def _model_id(model: str | Path, adapter: str | Path | None) -> str:
     return f"{model}+{adapter}@{digest.hexdigest()[:12]}"
 
 
+def generation_settings(backend: str, temperature: float, top_p: float, max_new_tokens: int, seed: int | None,
+                        **extra: Any) -> dict[str, Any]:
+    """What a generator's answers depend on besides the model, stored with every answer (a resume
+    with other settings is refused); ``extra`` options that are empty are left out.
+
+    >>> generation_settings("vllm", 0.7, 1.0, 512, 0, chat_template_kwargs={})
+    {'backend': 'vllm', 'temperature': 0.7, 'top_p': 1.0, 'max_new_tokens': 512, 'seed': 0}
+    """
+    settings = {"backend": backend, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed}
+    return {**settings, **{name: value for name, value in extra.items() if value}}
+
+
 class TransformersGenerator:
     """Plain transformers generation (CPU or GPU), optionally through a PEFT LoRA adapter.
 
@@ -98,14 +110,8 @@ class TransformersGenerator:
         self.model.eval()
         self.model_id = _model_id(model, adapter)
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
-        self.settings = {
-            "backend": "transformers",
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_new_tokens": max_new_tokens,
-            "seed": seed,
-            **({"chat_template_kwargs": self.chat_template_kwargs} if self.chat_template_kwargs else {}),
-        }
+        self.settings = generation_settings("transformers", temperature, top_p, max_new_tokens, seed,
+                                            chat_template_kwargs=self.chat_template_kwargs)
         name = torch.cuda.get_device_name() if self.device.startswith("cuda") else cpu_name()
         self.hardware = f"{self.device}: {name}"
 
@@ -161,7 +167,8 @@ class VLLMGenerator:
             self.lora = LoRARequest("adapter", 1, str(adapter))
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.model_id = _model_id(model, adapter)
-        self.settings = {"backend": "vllm", "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens, "seed": seed}
+        self.settings = generation_settings("vllm", temperature, top_p, max_new_tokens, seed,
+                                            chat_template_kwargs=self.chat_template_kwargs)
         import torch
 
         self.hardware = f"cuda: {torch.cuda.get_device_name()}"
@@ -222,14 +229,7 @@ class OpenAIGenerator:
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
         self.model_id = model
-        self.settings = {
-            "backend": "openai",
-            "temperature": temperature,
-            "top_p": top_p,
-            "max_new_tokens": max_new_tokens,
-            "seed": seed,
-            **({"extra_body": self.extra_body} if self.extra_body else {}),
-        }
+        self.settings = generation_settings("openai", temperature, top_p, max_new_tokens, seed, extra_body=self.extra_body)
         self.hardware = f"endpoint {base_url or 'api.openai.com'}"
         self._client = None
 
