@@ -45,16 +45,30 @@ def test_staggered_keeps_input_order_when_later_tasks_finish_first():
     assert run_sync(gather_staggered([after(i) for i in range(5)])) == [0, 1, 2, 3, 4]
 
 
-def test_staggered_error_cancels_started_tasks_and_closes_the_rest():
-    cancelled: list[int] = []
+async def _slow(i: int, started: list[int], cancelled: list[int]) -> int:
+    """A request that waits long enough to be cancelled; records its start and its cancellation."""
+    started.append(i)
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        cancelled.append(i)
+        raise
+    return i
 
-    async def slow(i: int) -> int:
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            cancelled.append(i)
-            raise
-        return i
+
+async def _cancel_when(aws: list, ready) -> None:
+    """Run gather_staggered(aws) and cancel it from outside once ``ready()``."""
+    outer = asyncio.ensure_future(gather_staggered(aws))
+    while not ready():
+        await asyncio.sleep(0)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+
+
+def test_staggered_error_cancels_started_tasks_and_closes_the_rest():
+    started: list[int] = []
+    cancelled: list[int] = []
 
     async def boom() -> int:
         raise ValueError("judge exploded")
@@ -62,54 +76,22 @@ def test_staggered_error_cancels_started_tasks_and_closes_the_rest():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a coroutine never awaited would warn
         with pytest.raises(ValueError, match="exploded"):
-            run_sync(gather_staggered([slow(0), slow(1), boom(), slow(3)]))
+            run_sync(gather_staggered([_slow(0, started, cancelled), _slow(1, started, cancelled), boom(),
+                                       _slow(3, started, cancelled)]))
     assert sorted(cancelled) == [0, 1, 3]
 
 
 def test_staggered_cancelled_from_outside_cancels_its_tasks():
-    cancelled: list[int] = []
     started: list[int] = []
-
-    async def slow(i: int) -> int:
-        started.append(i)
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            cancelled.append(i)
-            raise
-        return i
-
-    async def main() -> None:
-        outer = asyncio.ensure_future(gather_staggered([slow(i) for i in range(4)]))
-        while len(started) < 4:
-            await asyncio.sleep(0)
-        outer.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await outer
-
-    run_sync(main())
+    cancelled: list[int] = []
+    run_sync(_cancel_when([_slow(i, started, cancelled) for i in range(4)], lambda: len(started) == 4))
     assert sorted(cancelled) == [0, 1, 2, 3]
 
 
 def test_staggered_cancelled_while_starting_closes_the_unstarted():
     started: list[int] = []
-
-    async def slow(i: int) -> int:
-        started.append(i)
-        await asyncio.sleep(10)
-        return i
-
-    coros = [slow(i) for i in range(5)]
-
-    async def main() -> None:
-        outer = asyncio.ensure_future(gather_staggered(coros))
-        while not started:
-            await asyncio.sleep(0)
-        outer.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await outer
-
-    run_sync(main())
+    coros = [_slow(i, started, []) for i in range(5)]
+    run_sync(_cancel_when(coros, lambda: bool(started)))
     assert 0 < len(started) < 5
     assert all(inspect.getcoroutinestate(c) == inspect.CORO_CLOSED for c in coros)
 
