@@ -284,9 +284,8 @@ class OpenAIJudge:
         if self.cache is not None and verdict.met is not None:
             self.cache.put_verdict(key, verdict)
 
-    async def _grade_one(self, messages: list[dict], response: str, criterion: dict, key: str | None = None) -> Verdict:
-        """Per-criterion request, shared between identical concurrent calls on this loop."""
-        key = key or self._key(render.GRADE_TEMPLATE, messages, response, criterion)
+    async def _grade_one(self, messages: list[dict], response: str, criterion: dict, key: str) -> Verdict:
+        """Per-criterion request (cache key ``key``), shared between identical concurrent calls on this loop."""
         inflight = self._state()[2]
         task = inflight.get(key)
         if task is None:
@@ -302,7 +301,9 @@ class OpenAIJudge:
         self._store(key, verdict)
         return verdict
 
-    async def _grade_batched(self, messages: list[dict], response: str, criteria: list[dict]) -> list[Verdict]:
+    async def _grade_batched(self, messages: list[dict], response: str, criteria: list[dict],
+                             keys: list[list[str]]) -> list[Verdict]:
+        """One request for ``criteria``; ``keys[j]`` = (batched-answer key, per-criterion key) of criterion j."""
         ids = render.criterion_ids(len(criteria))
         prompt = render.batched_prompt(messages, response, criteria, ids)
         parsed, error = await self._ask(
@@ -311,16 +312,16 @@ class OpenAIJudge:
         if parsed is None:
             return [Verdict.failed(error or "unknown error") for _ in criteria]
         out: list[Verdict | None] = []
-        for i, c in zip(ids, criteria):
+        for i, (batched_key, _) in zip(ids, keys):
             found = parsed[i]
             if len(found) == 1:
                 verdict = Verdict(found[0][0], found[0][1])
-                self._store(self._key(render.BATCHED_TEMPLATE, messages, response, c), verdict)
+                self._store(batched_key, verdict)
                 out.append(verdict)
             else:  # missing or duplicated id: re-ask this one criterion on its own
                 out.append(None)
         singles = [j for j, v in enumerate(out) if v is None]
-        again = await gather_staggered(self._grade_one(messages, response, criteria[j]) for j in singles)
+        again = await gather_staggered(self._grade_one(messages, response, criteria[j], keys[j][1]) for j in singles)
         for j, verdict in zip(singles, again):
             out[j] = verdict
         return [v for v in out if v is not None]
@@ -338,7 +339,7 @@ class OpenAIJudge:
         todo = [j for j, v in enumerate(results) if v is None]
         if todo:
             if self.mode == "batched":
-                fresh = await self._grade_batched(messages, response, [criteria[j] for j in todo])
+                fresh = await self._grade_batched(messages, response, [criteria[j] for j in todo], [keys[j] for j in todo])
             else:
                 fresh = await gather_staggered(self._grade_one(messages, response, criteria[j], single[j]) for j in todo)
             for j, verdict in zip(todo, fresh):
