@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import sqlite3
@@ -26,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from heartgrpo.judge.cache import json_digest
 from heartgrpo.retry import backoff_delay, is_retryable
 
 __all__ = ["ChatClient", "SqliteCache", "cache_key"]
@@ -64,8 +64,8 @@ class SqliteCache:
 
 
 def cache_key(*parts: Any) -> str:
-    """SHA-256 over the JSON form of ``parts``."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    """SHA-256 over the JSON form of ``parts`` (:func:`heartgrpo.judge.cache.json_digest`)."""
+    return json_digest(*parts)
 
 
 class ChatClient:

@@ -35,7 +35,7 @@ from typing import Any
 
 from heartgrpo.judge.types import Verdict
 
-__all__ = ["VerdictCache", "cache_key"]
+__all__ = ["VerdictCache", "cache_key", "json_digest"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -49,10 +49,20 @@ CREATE TABLE IF NOT EXISTS verdicts (
 """
 
 
+def json_digest(*parts: Any, default: Any = None) -> str:
+    """sha256 hex of the canonical JSON of ``parts`` (a list, sorted keys, UTF-8): the one key
+    formula of every cache and recording in the package. ``default`` as in ``json.dumps``.
+
+    >>> json_digest("a", {"y": 1, "x": 2}) == json_digest("a", {"x": 2, "y": 1})
+    True
+    """
+    payload = json.dumps(list(parts), sort_keys=True, ensure_ascii=False, default=default)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 def cache_key(model: str, template: str, conversation: Any, response: str, criterion: Any) -> str:
     """sha256 hex of the canonical JSON of the five key parts."""
-    payload = json.dumps([model, template, conversation, response, criterion], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return json_digest(model, template, conversation, response, criterion)
 
 
 class VerdictCache:

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from heartgrpo.judge.cache import json_digest
 from heartgrpo.judge.types import Judge, JudgeStats, Verdict, as_messages
 
 __all__ = ["LexicalJudge", "RecordedJudge", "RecordingJudge", "record_key"]
@@ -48,8 +48,7 @@ def _points(c: Any) -> float:
 
 def record_key(conversation: Any, response: str, criterion: str | None) -> str:
     """sha256 of (conversation, response, criterion text); criterion None keys a rating."""
-    payload = json.dumps([as_messages(conversation), response, criterion], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return json_digest(as_messages(conversation), response, criterion)
 
 
 class RecordedJudge:

@@ -19,14 +19,14 @@ wraps it for GRPO:
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from heartgrpo.judge.cache import json_digest
 
 if TYPE_CHECKING:
     from heartgrpo.config import JudgeSettings
@@ -93,8 +93,7 @@ def is_approximate(judge: Any) -> bool:
 
 
 def _key(prompt: Any, response: str, rubrics: Sequence[Any]) -> str:
-    blob = json.dumps([prompt, response, list(rubrics)], sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return json_digest(prompt, response, list(rubrics), default=str)
 
 
 class GuardedJudge:
