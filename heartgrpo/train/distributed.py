@@ -16,9 +16,11 @@ process there is.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["gather_across_ranks", "is_main_process", "max_across_ranks", "rank", "world_size"]
+__all__ = ["CpuRankResumeMixin", "gather_across_ranks", "is_main_process", "max_across_ranks", "rank", "world_size"]
 
 
 def _initialized() -> bool:
@@ -66,3 +68,40 @@ def max_across_ranks(value: float) -> float:
     """The largest ``value`` over all ranks (collective), e.g. so every rank stops on the same
     step when any rank's judge has been down too long."""
     return max(float(v) for v in gather_across_ranks(float(value)))
+
+
+@contextmanager
+def _cpu_map_location() -> Iterator[None]:
+    """``torch.load(map_location=cpu:N)`` -> ``map_location="cpu"`` while the block runs."""
+    import torch
+
+    original = torch.load
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        where = kwargs.get("map_location")
+        if isinstance(where, torch.device) and where.type == "cpu":
+            kwargs["map_location"] = "cpu"
+        return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
+class CpuRankResumeMixin:
+    """Trainer mixin: resume a multi-process CPU run.
+
+    Under a MULTI_CPU (gloo) group accelerate gives every rank the device ``cpu:0`` and the
+    Trainer loads the optimizer state with ``map_location=args.device`` when ``world_size > 1``;
+    ``torch.load`` cannot restore a storage to ``"cpu:0"`` and the resume fails. This loads the
+    optimizer and scheduler state to plain ``"cpu"`` there; everything else is the Trainer's own.
+    """
+
+    def _load_optimizer_and_scheduler(self, checkpoint: Any) -> Any:
+        device = getattr(self.args, "device", None)
+        if checkpoint is None or getattr(device, "type", None) != "cpu":
+            return super()._load_optimizer_and_scheduler(checkpoint)  # type: ignore[misc]
+        with _cpu_map_location():
+            return super()._load_optimizer_and_scheduler(checkpoint)  # type: ignore[misc]

@@ -127,16 +127,19 @@ def resumable_trainer_class(base: type) -> type:
     TRL's ``RepeatSampler`` draws every epoch's permutation from one generator seeded once, so a
     run resumed in epoch k would replay epoch 0's order. Here the generator is reseeded with
     ``seed + epoch`` whenever the Trainer announces an epoch (``set_epoch``), which makes a resumed
-    run see exactly the batches the uninterrupted run would have seen.
+    run see exactly the batches the uninterrupted run would have seen. A multi-process CPU run
+    also loads its optimizer state on resume (:class:`~heartgrpo.train.distributed.CpuRankResumeMixin`).
     """
     from trl.trainer.utils import RepeatSampler
+
+    from heartgrpo.train.distributed import CpuRankResumeMixin
 
     class EpochSeededRepeatSampler(RepeatSampler):
         def set_epoch(self, epoch: int) -> None:
             if self.shuffle:
                 self.generator.manual_seed((self.seed or 0) + int(epoch))
 
-    class ResumableGRPOTrainer(base):
+    class ResumableGRPOTrainer(CpuRankResumeMixin, base):
         def _get_train_sampler(self, dataset=None):
             sampler = super()._get_train_sampler(dataset)
             if type(sampler) is RepeatSampler:

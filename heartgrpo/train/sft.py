@@ -132,7 +132,9 @@ def run_sft(
 
     out = cfg.sft_dir
     args = build_sft_config(cfg, out, on_cuda=loaded.on_cuda)
-    trainer = SFTTrainer(
+    from heartgrpo.train.distributed import CpuRankResumeMixin
+
+    trainer = type("ResumableSFTTrainer", (CpuRankResumeMixin, SFTTrainer), {})(
         model=loaded.model,
         args=args,
         train_dataset=Dataset.from_list(examples),
