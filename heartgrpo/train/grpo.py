@@ -169,6 +169,9 @@ def run_grpo(
 
     import_backend_first(cfg.model.backend)  # Unsloth must be imported before trl/transformers/peft
     t0 = time.perf_counter()
+    from heartgrpo.train.vllm_server import require_vllm_server
+
+    require_vllm_server(cfg.grpo)  # a generation server that does not answer fails before any model loads
     if rows is None:
         rows = load_jsonl(cfg.data_dir / "grpo.jsonl")
     with judge_in_use(cfg.judge, judge) as used:

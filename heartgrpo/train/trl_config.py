@@ -158,7 +158,10 @@ def grpo_kwargs(
         use_vllm=g.use_vllm,
         reward_weights=reward_weights,
     )
-    if g.use_vllm:
+    if g.use_vllm and g.vllm_mode == "server":
+        kwargs.update(vllm_mode="server", vllm_server_host=g.vllm_server_host, vllm_server_port=g.vllm_server_port,
+                      vllm_server_timeout=g.vllm_server_timeout)
+    elif g.use_vllm:
         kwargs.update(vllm_mode="colocate", vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization)
     if vllm_sampling_params is not None:
         kwargs["vllm_sampling_params"] = vllm_sampling_params  # Unsloth's config field
