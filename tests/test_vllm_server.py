@@ -112,3 +112,20 @@ def test_judge_replicas_and_limits_in_the_config() -> None:
     for bad in ({"base_url": []}, {"base_url": ["http://a/v1", "http://a/v1"]}, {"requests_per_minute": 0}):
         with pytest.raises(ConfigError):
             config_from_dict({"name": "t", "model": {"name_or_path": "m"}, "judge": {**base, **bad}})
+
+
+@pytest.mark.parametrize(("name", "kind", "detail"), [
+    ("ddp", "MULTI_GPU", None), ("zero2", "DEEPSPEED", 2), ("zero3", "DEEPSPEED", 3), ("fsdp2", "FSDP", 2), ("cpu-2proc", "MULTI_GPU", None),
+])
+def test_shipped_accelerate_configs_load_and_are_documented(name: str, kind: str, detail) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config_from_file(str(root / "configs" / "accelerate" / f"{name}.yaml"))
+    assert cfg.distributed_type.name == kind and cfg.num_processes == 2
+    if kind == "DEEPSPEED":
+        assert cfg.deepspeed_config["zero_stage"] == detail
+    if kind == "FSDP":
+        assert cfg.fsdp_config["fsdp_version"] == detail and cfg.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    assert cfg.use_cpu is (name == "cpu-2proc")
+    assert f"configs/accelerate/{name}.yaml" in (root / "docs" / "scaling.md").read_text()
