@@ -77,23 +77,27 @@ async def step(func, prompts: int, n_c: int, tag: str) -> tuple[float, int]:
 
 
 async def measure(urls: list[str], prompts: int, n_c: int, repeats: int) -> list[dict]:
+    """Per mode, one judge per replica count, measured in interleaved rounds (1, 2, 4, 1, 2, 4, ...)
+    so that a busy moment of the machine falls on every replica count alike."""
     rows = []
     for mode in ("per_criterion", "batched"):
+        judges = {k: OpenAIJudge("judge", base_url=urls[:k], mode=mode, max_concurrency=512, timeout=60, cache=None) for k in REPLICAS}
+        funcs = {k: make_reward_func(j, "complexity", use_async=True) for k, j in judges.items()}
         for k in REPLICAS:
-            judge = OpenAIJudge("judge", base_url=urls[:k], mode=mode, max_concurrency=512, timeout=60, cache=None)
-            func = make_reward_func(judge, "complexity", use_async=True)
-            await step(func, prompts, n_c, f"warm-{mode}-{k}")  # connections to every replica
-            sent_before = [r.sent for r in judge.endpoints.replicas]
-            times = []
-            for rep in range(repeats):
-                seconds, scored = await step(func, prompts, n_c, f"{mode}-{k}-{rep}")
+            await step(funcs[k], prompts, n_c, f"warm-{mode}-{k}")  # connections to every replica
+        sent_before = {k: [r.sent for r in j.endpoints.replicas] for k, j in judges.items()}
+        times: dict[int, list[float]] = {k: [] for k in REPLICAS}
+        for rep in range(repeats):
+            for k in REPLICAS:
+                seconds, scored = await step(funcs[k], prompts, n_c, f"{mode}-{k}-{rep}")
                 assert scored == prompts * GENERATIONS, f"{mode} x{k}: {scored} scored"
-                times.append(seconds)
+                times[k].append(seconds)
+        for k, judge in judges.items():
             q = requests_per_step(mode, prompts=prompts, generations=GENERATIONS, criteria=n_c)
-            spread = [(r.sent - b) // repeats for r, b in zip(judge.endpoints.replicas, sent_before)]
+            spread = [(r.sent - b) // repeats for r, b in zip(judge.endpoints.replicas, sent_before[k])]
             rows.append({"mode": mode, "replicas": k, "requests": q,
                          "model": judge_seconds(q, replicas=k, slots=SLOTS, service_s=SERVICE_S),
-                         "median": statistics.median(times), "worst": max(times), "spread": spread})
+                         "median": statistics.median(times[k]), "worst": max(times[k]), "spread": spread})
             await judge.aclose()
     return rows
 
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     body = "\n\n".join([
         "## Measured: one step's judging against 1, 2 and 4 replicas",
         f"`python -m benchmarks --only capacity` ({'quick: ' if quick else ''}{prompts} prompt(s) x {GENERATIONS} "
-        f"generations x {n_c} criteria, median of {repeats}). Each replica answers {SLOTS} requests at once, "
+        f"generations x {n_c} criteria, median of {repeats} rounds that interleave the replica counts). Each replica answers {SLOTS} requests at once, "
         f"{SERVICE_S * 1000:.0f} ms each, so R = {rps:.0f} requests/s per replica; the model column is "
         "`ceil(Q / (k c)) * s` from `heartgrpo.capacity`.",
         table,
