@@ -52,8 +52,10 @@ def capacity_responder(slots: int, service_s: float):
 
 
 def serve(n: int, slots: int, service_s: float) -> None:
-    """Run ``n`` capacity-limited replicas until killed; print one base URL per line."""
+    """Run ``n`` capacity-limited replicas and one without a limit (the last URL, 1 ms a request:
+    what the client alone costs) until killed; print one base URL per line."""
     servers = [LoopbackServer(capacity_responder(slots, service_s)).start() for _ in range(n)]
+    servers.append(LoopbackServer(capacity_responder(100_000, 0.001)).start())
     print("\n".join(s.base_url for s in servers), flush=True)
     try:
         while True:
@@ -82,13 +84,14 @@ async def measure(urls: list[str], prompts: int, n_c: int, repeats: int) -> list
     rows = []
     for mode in ("per_criterion", "batched"):
         judges = {k: OpenAIJudge("judge", base_url=urls[:k], mode=mode, max_concurrency=512, timeout=60, cache=None) for k in REPLICAS}
+        judges[0] = OpenAIJudge("judge", base_url=urls[-1], mode=mode, max_concurrency=512, timeout=60, cache=None)
         funcs = {k: make_reward_func(j, "complexity", use_async=True) for k, j in judges.items()}
-        for k in REPLICAS:
+        for k in judges:
             await step(funcs[k], prompts, n_c, f"warm-{mode}-{k}")  # connections to every replica
         sent_before = {k: [r.sent for r in j.endpoints.replicas] for k, j in judges.items()}
-        times: dict[int, list[float]] = {k: [] for k in REPLICAS}
+        times: dict[int, list[float]] = {k: [] for k in judges}
         for rep in range(repeats):
-            for k in REPLICAS:
+            for k in judges:
                 seconds, scored = await step(funcs[k], prompts, n_c, f"{mode}-{k}-{rep}")
                 assert scored == prompts * GENERATIONS, f"{mode} x{k}: {scored} scored"
                 times[k].append(seconds)
@@ -96,7 +99,7 @@ async def measure(urls: list[str], prompts: int, n_c: int, repeats: int) -> list
             q = requests_per_step(mode, prompts=prompts, generations=GENERATIONS, criteria=n_c)
             spread = [(r.sent - b) // repeats for r, b in zip(judge.endpoints.replicas, sent_before[k])]
             rows.append({"mode": mode, "replicas": k, "requests": q,
-                         "model": judge_seconds(q, replicas=k, slots=SLOTS, service_s=SERVICE_S),
+                         "model": judge_seconds(q, replicas=k, slots=SLOTS, service_s=SERVICE_S) if k else None,
                          "median": statistics.median(times[k]), "worst": max(times[k]), "spread": spread})
             await judge.aclose()
     return rows
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.capacity", "--serve", str(max(REPLICAS))],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        urls = [proc.stdout.readline().strip() for _ in range(max(REPLICAS))]  # type: ignore[union-attr]
+        urls = [proc.stdout.readline().strip() for _ in range(max(REPLICAS) + 1)]  # type: ignore[union-attr]
         load_before = os.getloadavg()[0]
         rows = asyncio.run(measure(urls, prompts, n_c, repeats))
     finally:
@@ -146,10 +149,12 @@ def main(argv: list[str] | None = None) -> None:
     one = next(r for r in rows if r["mode"] == "per_criterion" and r["replicas"] == 1)
     table = md_table(
         ["judge mode", "replicas", "requests / step", "model s", "measured s (median)", "worst s", "measured / model", "requests per replica"],
-        [[r["mode"], str(r["replicas"]), str(r["requests"]), f"{r['model']:.2f}", f"{r['median']:.2f}", f"{r['worst']:.2f}",
-          f"{r['median'] / r['model']:.2f}", " / ".join(map(str, r["spread"]))] for r in rows],
+        [[r["mode"], str(r["replicas"]) if r["replicas"] else "no limit (client floor)", str(r["requests"]),
+          f"{r['model']:.2f}" if r["model"] else "", f"{r['median']:.2f}", f"{r['worst']:.2f}",
+          f"{r['median'] / r['model']:.2f}" if r["model"] else "", " / ".join(map(str, r["spread"]))] for r in rows],
     )
     speedups = {r["replicas"]: one["median"] / r["median"] for r in rows if r["mode"] == "per_criterion"}
+    floor = next(r for r in rows if r["mode"] == "per_criterion" and r["replicas"] == 0)
     body = "\n\n".join([
         "## Measured: one step's judging against 1, 2 and 4 replicas",
         f"`python -m benchmarks --only capacity` ({'quick: ' if quick else ''}{prompts} prompt(s) x {GENERATIONS} "
@@ -160,8 +165,11 @@ def main(argv: list[str] | None = None) -> None:
         f"Per criterion, 2 replicas are {speedups.get(2, float('nan')):.2f}x and 4 replicas "
         f"{speedups.get(4, float('nan')):.2f}x faster than one (the model: 2x and 4x). One replica measured "
         f"{one['requests'] / one['median']:.1f} requests/s against its R = {rps:.0f}. Where the measured time "
-        "is above the model, the rest is this machine's client CPU (about a millisecond per request, see "
-        "docs/benchmarks.md, judge throughput): with 4 replicas the judge is no longer the only bottleneck. "
+        "is above the model, the rest is this machine's client CPU: the same requests against a replica "
+        f"with no limit (1 ms each) take {floor['median']:.2f} s, {floor['median'] * 1000 / floor['requests']:.1f} ms "
+        "per request spent building, sending and parsing them (docs/benchmarks.md, judge throughput), so "
+        "once the replicas' model time nears that floor the judge is no longer the bottleneck and more "
+        "replicas stop paying (`judge.workers` spreads the client CPU over processes). "
         "Batched grading sends one request per completion, so one replica with enough slots already holds "
         "a whole step and more replicas change little. The requests-per-replica column is the pool's "
         "least-busy routing at work.",
