@@ -99,7 +99,7 @@ def _set_aside_stale(run_dir: Path, model_id: str) -> Path | None:
 def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progress: bool = True) -> dict:
     """Generate answers for the eval subset with the ``stage`` model (base, sft or grpo adapter),
     grade them with the configured judge, save and return the summary."""
-    from heartgrpo.eval.generators import local_generator
+    from heartgrpo.eval.generators import local_generator, pick_backend
     from heartgrpo.eval.run import evaluate
     from heartgrpo.train.demo_model import resolve_model_path
     from heartgrpo.train.judging import judge_in_use
@@ -108,10 +108,18 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
         raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
     e = cfg.eval
     records = e.records_path or cfg.data_dir / "eval.jsonl"
+    model_path = resolve_model_path(cfg.model.name_or_path)
+    adapter = _adapter_for(cfg, stage)
+    vllm_options = None
+    if pick_backend("auto") == "vllm":  # pragma: no cover - GPU only
+        from heartgrpo.eval.engines import longest_prompt_tokens, vllm_options_for
+
+        vllm_options = vllm_options_for(cfg, longest_prompt_tokens(records, adapter or model_path, cfg))
     generator = local_generator(
-        resolve_model_path(cfg.model.name_or_path),
-        adapter=_adapter_for(cfg, stage),
+        model_path,
+        adapter=adapter,
         backend="auto",
+        vllm_options=vllm_options,
         temperature=e.temperature,
         top_p=e.top_p,
         max_new_tokens=e.max_new_tokens,
@@ -168,6 +176,9 @@ class DemoResult:
 def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> DemoResult:
     """prep -> SFT -> eval (before GRPO) -> GRPO -> eval (after) -> report. ``on_stage(name)`` is
     called as each stage starts (the CLI prints it)."""
+    from heartgrpo.train.backend import import_backend_first
+
+    import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # before prep loads transformers
     from heartgrpo.train.judging import is_approximate, judge_in_use
 
     seconds: dict[str, float] = {}
