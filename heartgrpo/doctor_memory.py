@@ -187,7 +187,7 @@ def estimate_memory(cfg: RunConfig, total_gib: float, shapes: ModelShapes | None
         reserved = share * total
         kv_room = reserved - weights - 0.05 * reserved  # vLLM keeps some of its share for its own activations
         parts.update(vllm_reserved=reserved, kv_cache_room=max(kv_room, 0.0))
-        generation_peak = reserved + lora + ctx
+        generation_peak = max(reserved, weights + kv_one) + lora + ctx  # the weights live inside vLLM's share
         training_peak = (weights + lora + act + ctx) if m.vllm_standby else (reserved + lora + act + ctx)
         peak = max(generation_peak, training_peak)
         if kv_room < kv_one:
