@@ -135,7 +135,7 @@ def unsloth_standby_share(total_gib: float) -> float:
     ``load_vllm``: a tier by 10 % of the card, times 0.95).
 
     >>> round(unsloth_standby_share(96), 4), round(unsloth_standby_share(15), 4)
-    (0.8787, 0.76)
+    (0.8788, 0.76)
     """
     ten = total_gib * 0.1
     tier = 0.925 if ten >= 4.0 else 0.9 if ten >= 2.5 else 0.825 if ten >= 2.0 else 0.8 if ten >= 1.4 else 0.775 if ten >= 1.0 else 0.75

@@ -363,3 +363,15 @@ def test_importance_sampling_reaches_the_pinned_trl_config(tmp_path):
     cfg = load_config("configs/cpu-demo.yaml")
     args = build_grpo_config(cfg, tmp_path, on_cuda=False)
     assert args.vllm_importance_sampling_correction is False  # TRL's own default is True
+
+
+def test_loading_for_training_gives_back_the_evaluation_engine(fake_vllm, tiny_qwen3):
+    from heartgrpo.config import config_from_dict
+    from heartgrpo.eval.engines import current_engine
+    from heartgrpo.eval.generators import VLLMGenerator
+    from heartgrpo.train.backend import load_for_training
+
+    gen = VLLMGenerator(str(tiny_qwen3), max_model_len=256)  # e.g. run_demo's "before GRPO" evaluation
+    cfg = config_from_dict({"name": "t", "model": {"name_or_path": str(tiny_qwen3), "backend": "hf"}, "lora": {"r": 2, "alpha": 4, "target_modules": ["q_proj"]}})
+    load_for_training(cfg)
+    assert gen.llm.shut and current_engine() is None

@@ -266,8 +266,12 @@ def load_for_training(cfg: RunConfig, adapter: Path | None = None, *, backend: s
     ``fast_inference`` (Unsloth only) defaults to ``cfg.model.fast_inference``; SFT passes False."""
     from heartgrpo.train.demo_model import resolve_model_path
 
+    from heartgrpo.eval.engines import shutdown_engine
+
     chosen = resolve_backend(backend or cfg.model.backend)
     model_path = resolve_model_path(cfg.model.name_or_path)
+    if shutdown_engine():  # an evaluation engine of an earlier stage: training needs its GPU share
+        log.info("shut down the evaluation vLLM engine before loading %s for training", model_path)
     log.info("loading %s with backend %s%s", model_path, chosen, f" + adapter {adapter}" if adapter else "")
     if chosen == "unsloth":
         return _load_unsloth(cfg, model_path, adapter, cfg.model.fast_inference if fast_inference is None else fast_inference)
