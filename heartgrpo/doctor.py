@@ -246,14 +246,22 @@ def render_markdown(report: dict[str, Any]) -> str:
 def run_doctor(cfg: RunConfig, *, run: bool = False, out_dir: Path | None = None, model: str | None = None) -> dict[str, Any]:
     """The static report, plus the ``--run`` checks when asked; written to ``out_dir`` (default
     ``<output_dir>/doctor``) as ``doctor.json`` and ``doctor.md``."""
+    not_started = None
     if run:  # Unsloth, when it is the backend, must be imported before torch
         from heartgrpo.train.backend import import_backend_first, resolve_backend
 
-        if resolve_backend(cfg.model.backend) == "unsloth":  # pragma: no cover - GPU only
-            import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)
+        try:
+            if resolve_backend(cfg.model.backend) == "unsloth":
+                import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)
+        except RuntimeError as err:  # no GPU or no Unsloth: the static report says which
+            not_started = str(err)
     report = static_report(cfg)
     out = Path(out_dir or cfg.output_dir / "doctor")
-    if run:
+    if not_started:
+        report["problems"].append(f"--run not started: {not_started}")
+        if report["status"] == "ok":
+            report["status"], report["exit_code"] = "problems", EXIT_CODES["problems"]
+    elif run:
         from heartgrpo.doctor_run import run_checks
 
         report["run"] = run_checks(cfg, out / "run", model=model)

@@ -96,3 +96,10 @@ def test_none_check_fails_when_a_none_is_counted_as_zero():
     counted = [{"advantages": [-0.4, 1.2, -0.8, 0.7, -0.3, 0.2]}]  # baseline shifted by a 0 reward for the None
     assert _none_check(left_out)["ok"] and not _none_check(counted)["ok"]
     assert not _none_check([{"advantages": [0.0] * 6}])["ok"]  # no spread: nothing was measured
+
+
+def test_run_on_a_machine_without_the_gpu_it_needs_is_not_started(tmp_path):
+    result = runner.invoke(app, ["doctor", "--run", "--config", "configs/qwen3-14b-rtx6000pro.yaml", "--out", str(tmp_path)])
+    assert result.exit_code == 4, result.output
+    report = json.loads((tmp_path / "doctor.json").read_text())
+    assert "run" not in report and any(p.startswith("--run not started: backend 'unsloth' needs a CUDA GPU") for p in report["problems"])
