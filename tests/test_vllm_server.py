@@ -129,3 +129,19 @@ def test_shipped_accelerate_configs_load_and_are_documented(name: str, kind: str
         assert cfg.fsdp_config["fsdp_version"] == detail and cfg.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     assert cfg.use_cpu is (name == "cpu-2proc")
     assert f"configs/accelerate/{name}.yaml" in (root / "docs" / "scaling.md").read_text()
+
+
+def test_doctor_reports_whether_the_generation_server_answers() -> None:
+    from heartgrpo.doctor import render_markdown, static_report
+
+    env = {"python": "3.11", "platform": "linux", "torch": "2.13.0+cpu", "torch_cuda": None, "driver": None,
+           "cuda_available": False, "gpus": []}
+    with LoopbackServer(lambda req, i: Reply(body={"status": "ok"})) as server:
+        host, port = _host_port(server)
+        report = static_report(config_from_dict(_raw(vllm_server_host=host, vllm_server_port=port)), env=env)
+    assert report["vllm_server"]["ok"] and not [p for p in report["problems"] if "vLLM server" in p]
+    assert "answers (GET /health answered 200)" in render_markdown(report)
+    report = static_report(config_from_dict(_raw(vllm_server_host=host, vllm_server_port=port)), env=env)  # now stopped
+    assert not report["vllm_server"]["ok"] and report["status"] == "problems"
+    assert any(f"{host}:{port} does not answer" in p for p in report["problems"])
+    assert "vllm_server" not in static_report(config_from_dict({"name": "t", "model": {"name_or_path": "m", "backend": "hf"}}), env=env)
