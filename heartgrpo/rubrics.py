@@ -40,6 +40,7 @@ __all__ = [
     "parse_healthbench_rubric",
     "parse_rar_rubric",
     "parse_rubric",
+    "repeated_criteria",
     "rubric_points",
     "validate_rubric",
 ]
@@ -230,8 +231,34 @@ def parse_rubric(items: Sequence[Mapping[str, Any]], row_id: str | None = None) 
     return parse_healthbench_rubric(items, row_id)
 
 
+def _text_key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def repeated_criteria(criteria: Iterable[Criterion | Mapping[str, Any]]) -> int:
+    """How many items repeat the text of an earlier item (case and spacing ignored).
+
+    Real HealthBench rubrics repeat criteria (the same text twice, or once with positive and once
+    with negative points); every item is kept and scored, this only counts them.
+
+    >>> repeated_criteria([{"criterion": "test", "points": p} for p in (7, 5, 10, -6)])
+    3
+    """
+    seen: set[str] = set()
+    repeats = 0
+    for c in criteria:
+        key = _text_key(c.criterion if isinstance(c, Criterion) else c["criterion"])
+        repeats += key in seen
+        seen.add(key)
+    return repeats
+
+
 def validate_rubric(criteria: Sequence[Criterion], row_id: str | None = None) -> list[Criterion]:
-    """Check a parsed rubric: not empty, some positive points, no duplicated criterion text."""
+    """Check a parsed rubric can be scored: not empty, some positive points.
+
+    Repeated criterion text is valid content (HealthBench scores every item): it is kept, and
+    counted by :func:`repeated_criteria`, never rejected.
+    """
     if len(criteria) == 0:
         raise RubricError(f"{_where(row_id, field='rubrics')}: rubric is empty")
     if not any(c.points > 0 for c in criteria):
@@ -239,14 +266,6 @@ def validate_rubric(criteria: Sequence[Criterion], row_id: str | None = None) ->
             f"{_where(row_id, field='rubrics')}: no criterion has positive points, "
             "so no score can be normalised"
         )
-    seen: dict[str, int] = {}
-    for i, c in enumerate(criteria):
-        key = " ".join(c.criterion.lower().split())
-        if key in seen:
-            raise RubricError(
-                f"{_where(row_id, i, 'criterion')}: duplicates criterion #{seen[key]} ({c.criterion[:60]!r})"
-            )
-        seen[key] = i
     return list(criteria)
 
 

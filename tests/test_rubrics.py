@@ -12,6 +12,7 @@ from heartgrpo.rubrics import (
     parse_healthbench_rubric,
     parse_rar_rubric,
     parse_rubric,
+    repeated_criteria,
     rubric_points,
 )
 
@@ -76,7 +77,6 @@ def test_parse_rubric_detects_format():
         ([{"criterion": "a", "points": None}], "field 'points': expected a finite number, got None"),
         ([{"criterion": "a", "points": True}], "field 'points'"),
         ([{"criterion": "a", "points": -3}], "no criterion has positive points"),
-        ([{"criterion": "Checks BP", "points": 3}, {"criterion": "checks  bp", "points": 2}], "criterion #1, field 'criterion': duplicates criterion #0"),
         ([{"points": 3}], "criterion #0, field 'criterion': missing"),
         ([{"criterion": "a"}], "criterion #0, field 'points': missing"),
         ([{"criterion": "a", "points": 1, "tags": "axis:accuracy"}], "field 'tags': expected a list of strings"),
@@ -112,3 +112,20 @@ def test_good_rar_row_emits_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         parse_rar_rubric(RAR, row_id="q1")
+
+
+def test_repeated_criteria_are_kept_and_counted():
+    items = [{"criterion": "Checks BP", "points": 3}, {"criterion": "checks  bp", "points": 2},
+             {"criterion": "Checks BP", "points": -4}, {"criterion": "Other", "points": 1}]
+    crit = parse_rubric(items, row_id="r1")
+    assert [c.points for c in crit] == [3.0, 2.0, -4.0, 1.0]
+    assert repeated_criteria(crit) == 2 and repeated_criteria(items) == 2
+    assert repeated_criteria(crit[2:]) == 0
+
+
+def test_reference_unit_rubric_loads_and_scores_11_of_22():
+    from heartgrpo.eval.metrics import example_score
+
+    crit = parse_rubric([{"criterion": "test", "points": p, "tags": []} for p in (7, 5, 10, -6)], row_id="unit")
+    assert len(crit) == 4 and repeated_criteria(crit) == 3
+    assert example_score([c.points for c in crit], [True, False, True, True]) == 11 / 22

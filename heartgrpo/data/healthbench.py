@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import shutil
 import urllib.error
 import urllib.request
@@ -25,7 +26,9 @@ from typing import Any
 
 from heartgrpo.data.heart import classify
 from heartgrpo.data.records import BadRowReport, DataError, Message, OnBadRow, handle_bad_row, make_record, read_jsonl, user_text
-from heartgrpo.rubrics import RubricError, parse_healthbench_rubric
+from heartgrpo.rubrics import RubricError, parse_healthbench_rubric, repeated_criteria
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "HEALTHBENCH_BASE_URL",
@@ -152,6 +155,10 @@ def load_healthbench(
             seen.add(row_id)
         except DataError as exc:
             handle_bad_row(exc, where, on_bad_row, report)
+    repeats = [repeated_criteria(r["rubrics"]) for r in records]
+    if any(repeats):
+        log.info("%s: %d rows repeat a criterion (%d repeated items), kept and scored as HealthBench does",
+                 path, sum(n > 0 for n in repeats), sum(repeats))
     return records
 
 

@@ -32,6 +32,7 @@ from heartgrpo.data.healthbench import load_healthbench, load_healthbench_meta_e
 from heartgrpo.data.rar import load_rar_medicine
 from heartgrpo.data.records import BadRowReport, DataError, user_text, write_jsonl
 from heartgrpo.data.settings import DataSettings, LLMSettings
+from heartgrpo.rubrics import repeated_criteria
 from heartgrpo.data.stats import dataset_stats, format_stats, plot_stats, write_data_card
 
 __all__ = ["PrepResult", "SAMPLE_DIR", "prepare_datasets", "save_rows"]
@@ -135,7 +136,8 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     conversations = load_healthbench(hb_source, first_user_turn_only=settings.first_user_turn_only,
                                      cache_dir=settings.healthbench_cache_dir, record_source=hb_source_name, **bad)
     eval_rows = select_eval_subset(conversations, settings.eval_n, settings.eval_seed, heart_only=True)
-    counts.update(healthbench_loaded=len(conversations), healthbench_heart=sum(r["heart"] for r in conversations))
+    counts.update(healthbench_loaded=len(conversations), healthbench_heart=sum(r["heart"] for r in conversations),
+                  healthbench_repeated_criteria=sum(repeated_criteria(r["rubrics"]) for r in conversations))
 
     overlaps: list[dict[str, Any]] = []
     if settings.contamination_check:

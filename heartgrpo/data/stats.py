@@ -4,7 +4,8 @@
 
     {"n", "n_heart", "themes": {theme: count}, "rubric_size": {min, median, mean, max},
      "categories": {tag: count}, "axes": {tag: count}, "pitfall_share",
-     "prompt_words": {min, median, p90, max}, "turns": {n_turns: count}}
+     "prompt_words": {min, median, p90, max}, "turns": {n_turns: count},
+     "repeated_criteria": items repeating an earlier item's text, "rows_with_repeats"}
 
 Example:
     >>> s = dataset_stats([{"prompt": [{"role": "user", "content": "a b c"}], "heart": True,
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.data.builders import quantile
+from heartgrpo.rubrics import repeated_criteria
 
 __all__ = ["dataset_stats", "format_stats", "plot_stats", "write_data_card"]
 
@@ -43,12 +45,15 @@ def dataset_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     axes: Counter[str] = Counter()
     turns: Counter[int] = Counter()
     sizes, words = [], []
-    n_crit = n_pit = 0
+    n_crit = n_pit = n_repeated = rows_repeating = 0
     for rec in records:
         if rec.get("heart_theme"):
             themes[rec["heart_theme"]] += 1
         rubrics = rec.get("rubrics") or []
         sizes.append(len(rubrics))
+        repeats = repeated_criteria(rubrics)
+        n_repeated += repeats
+        rows_repeating += repeats > 0
         for c in rubrics:
             n_crit += 1
             n_pit += c["points"] < 0
@@ -70,6 +75,8 @@ def dataset_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "pitfall_share": round(n_pit / n_crit, 3) if n_crit else 0.0,
         "prompt_words": _summary(words, p90=True),
         "turns": dict(sorted(turns.items())),
+        "repeated_criteria": n_repeated,
+        "rows_with_repeats": rows_repeating,
     }
 
 
@@ -84,6 +91,8 @@ def format_stats(all_stats: Mapping[str, Mapping[str, Any]]) -> str:
         lines.append(f"[{name}] n={s['n']} heart={s['n_heart']} pitfall_share={s['pitfall_share']}")
         lines.append(f"  rubric size: {_fmt_summary(s['rubric_size'])}")
         lines.append(f"  prompt words: {_fmt_summary(s['prompt_words'])}")
+        if s.get("repeated_criteria"):
+            lines.append(f"  repeated criteria (kept, scored): {s['repeated_criteria']} in {s['rows_with_repeats']} rows")
         if s["categories"]:
             lines.append("  categories: " + ", ".join(f"{k}={v}" for k, v in s["categories"].items()))
         if s["axes"]:
@@ -145,7 +154,9 @@ def write_data_card(path: str | Path, all_stats: Mapping[str, Mapping[str, Any]]
         out += ["", f"### {name}", "", f"- rows: {s['n']} (heart: {s['n_heart']})",
                 f"- rubric size: {_fmt_summary(s['rubric_size'])}", f"- pitfall share of criteria: {s['pitfall_share']}",
                 f"- prompt words: {_fmt_summary(s['prompt_words'])}",
-                "- conversation turns: " + ", ".join(f"{k} turn(s): {v}" for k, v in s["turns"].items())]
+                "- conversation turns: " + ", ".join(f"{k} turn(s): {v}" for k, v in s["turns"].items()),
+                f"- repeated criteria (kept and scored as HealthBench does): {s.get('repeated_criteria', 0)} items "
+                f"in {s.get('rows_with_repeats', 0)} rows"]
         mix = s["categories"] or s["axes"]
         if mix:
             out.append("- criteria by " + ("category" if s["categories"] else "axis") + ": "
