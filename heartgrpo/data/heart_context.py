@@ -7,7 +7,8 @@ weight into the weight it carries in its context:
   a negation word at most three words before the match, in the same clause -> 0;
 * **a vital sign** ("BP 118/74", "heart rate 70", "normal blood pressure", "mild tachycardia at
   102 bpm"): a blood-pressure / heart-rate / pulse term followed by a number or next to
-  normal/stable -> 0, unless it is the subject ("my blood pressure", "blood pressure readings");
+  normal/stable -> 0, unless it is the subject ("my blood pressure", "blood pressure readings",
+  "a home blood pressure of 150/95", a sentence that asks about the value);
 * **incidental** (inside a note's history or medication field: "PMH: hypertension", "Meds:
   lisinopril") -> x 0.25;
 * **chest pain with a lung or gut story** (cough, sputum, pneumonia, asthma, reflux): chest-pain
@@ -48,8 +49,9 @@ _VITAL_TERM = re.compile(
 _VITAL_AFTER = re.compile(r"^\W{0,3}([\w'’]+\W+){0,4}?\d|^\W{0,3}(is |was |are |were )?(normal|stable|within normal|wnl|ok)\b",
                           re.IGNORECASE)
 _VITAL_BEFORE = re.compile(r"(normal|stable|vitals?( signs?)?|mild|slight(ly)?( elevated)?)\W+(\w+\W+)?$", re.IGNORECASE)
-_SUBJECT_BEFORE = re.compile(r"(my|our|your|mom'?s|dad'?s|mother'?s|father'?s|husband'?s|wife'?s)\s+((daily|home|morning|evening|resting)\s+)?$",
-                             re.IGNORECASE)
+_SUBJECT_BEFORE = re.compile(r"((my|our|your|mom'?s|dad'?s|mother'?s|father'?s|husband'?s|wife'?s)\s+((daily|home|morning|evening|resting)\s+)?"
+                             r"|(daily|home|morning|evening|resting)\s+)$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?\n]")
 _SUBJECT_AFTER = re.compile(r"^\s*(readings?|log|monitor|meds?|medications?|cuff|spikes?|keeps|is (high|low|up)|goes up)\b",
                             re.IGNORECASE)
 
@@ -80,6 +82,9 @@ def _vital_sign(text: str, start: int, end: int, term: str) -> bool:
         return False
     before, after = text[max(0, start - 40):start], text[end:end + 30]
     if _SUBJECT_BEFORE.search(before) or _SUBJECT_AFTER.match(after):
+        return False
+    sentence_end = _SENTENCE_END.search(text, end)
+    if sentence_end and sentence_end.group(0) == "?":  # the value is what the question asks about
         return False
     return bool(_VITAL_AFTER.match(after) or _VITAL_BEFORE.search(before))
 

@@ -4,7 +4,9 @@ Pipeline (every step is reported, nothing is dropped silently):
 
 1. load RaR-Medicine (bundled sample, hub or local path) as canonical records per split;
 2. keep heart records (lexicon, or the LLM classifier with keyword verification);
-3. load HealthBench, label heart conversations, draw the eval subset (``eval_n``, ``eval_seed``);
+3. load HealthBench (bundled sample, official name, local JSONL path or URL), label heart
+   conversations, draw the eval subset (``eval_n``, ``eval_seed``) and describe it (pool,
+   themes, languages, multi-turn share, repeated criteria: :mod:`heartgrpo.data.heart_subset`);
 4. drop training records whose question overlaps an eval conversation (n-gram containment);
 5. optionally write missing reasoning traces with an LLM;
 6. split the heart train split 50/50 (seed 3407) into SFT and GRPO halves and build both sets;
@@ -20,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -32,10 +35,13 @@ from heartgrpo.data.healthbench import load_healthbench, load_healthbench_meta_e
 from heartgrpo.data.rar import load_rar_medicine
 from heartgrpo.data.records import BadRowReport, DataError, user_text, write_jsonl
 from heartgrpo.data.settings import DataSettings, LLMSettings
+from heartgrpo.data.heart_subset import describe_subset, subset_card_lines
 from heartgrpo.rubrics import repeated_criteria
 from heartgrpo.data.stats import dataset_stats, format_stats, plot_stats, write_data_card
 
 __all__ = ["PrepResult", "SAMPLE_DIR", "prepare_datasets", "save_rows"]
+
+log = logging.getLogger(__name__)
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
 
@@ -138,6 +144,9 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     eval_rows = select_eval_subset(conversations, settings.eval_n, settings.eval_seed, heart_only=True)
     counts.update(healthbench_loaded=len(conversations), healthbench_heart=sum(r["heart"] for r in conversations),
                   healthbench_repeated_criteria=sum(repeated_criteria(r["rubrics"]) for r in conversations))
+    subset = describe_subset(conversations, eval_rows, n=settings.eval_n, seed=settings.eval_seed)
+    log.info("HealthBench %s: %d conversations, %d heart, %d selected; %d repeated criteria kept", hb_source,
+             subset["pool"], subset["heart_pool"], subset["selected"], counts["healthbench_repeated_criteria"])
 
     overlaps: list[dict[str, Any]] = []
     if settings.contamination_check:
@@ -181,10 +190,11 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     if record_source == "sample":
         notes.insert(0, "SYNTHETIC SAMPLE DATA written for tests and the CPU demo; not clinical advice, not the real datasets.")
     card = write_data_card(out_dir / "DATA_CARD.md", stats, settings=settings.model_dump(mode="json"), counts=counts,
-                           skipped=report.to_list(), overlaps=overlaps, figure=figure.name if figure else None, notes=notes)
+                           skipped=report.to_list(), overlaps=overlaps, figure=figure.name if figure else None, notes=notes,
+                           sections=[subset_card_lines(subset, str(hb_source))])
     seconds = time.perf_counter() - start
     report_path = out_dir / "prep_report.json"
-    report_path.write_text(json.dumps({"counts": counts, "skipped": report.to_list(), "overlaps": overlaps,
+    report_path.write_text(json.dumps({"counts": counts, "healthbench_subset": subset, "skipped": report.to_list(), "overlaps": overlaps,
                                        "grpo": grpo_info, "seconds": round(seconds, 3)}, indent=2), encoding="utf-8")
     paths.update({"data_card": card, "report": report_path})
     return PrepResult(out_dir=out_dir, counts=counts, paths=paths, skipped=report.to_list(), overlaps=overlaps,

@@ -45,7 +45,7 @@ class DataSettings(BaseModel):
     source: str = Field("sample", description="RaR-Medicine: 'sample' (bundled), 'hub', or a local file/directory")
     hub_ids: list[str] = Field(default_factory=lambda: list(RAR_HUB_IDS), description="hub ids tried in order")
     splits: list[str] = Field(default_factory=lambda: list(RAR_SPLITS))
-    healthbench: str = Field("sample", description="'sample', 'oss_eval', 'hard', 'consensus', or a local JSONL path")
+    healthbench: str = Field("sample", description="'sample', 'oss_eval', 'hard', 'consensus', a local JSONL path or a URL")
     meta_eval: str | None = Field("sample", description="'sample', 'meta_eval', a local path, or None to skip")
     healthbench_cache_dir: Path | None = None
     first_user_turn_only: bool = Field(False, description="keep only the first user turn of eval conversations (paper)")

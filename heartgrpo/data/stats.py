@@ -141,8 +141,9 @@ def plot_stats(all_stats: Mapping[str, Mapping[str, Any]], path: str | Path) -> 
 
 def write_data_card(path: str | Path, all_stats: Mapping[str, Mapping[str, Any]], *, settings: Mapping[str, Any],
                     counts: Mapping[str, int], skipped: Sequence[Mapping[str, str]], overlaps: Sequence[Mapping[str, Any]],
-                    figure: str | None = None, notes: Sequence[str] = ()) -> Path:
-    """Write the data card of one preparation run as markdown."""
+                    figure: str | None = None, notes: Sequence[str] = (),
+                    sections: Sequence[Sequence[str]] = ()) -> Path:
+    """Write the data card of one preparation run as markdown (``sections``: extra blocks of lines)."""
     path = Path(path)
     out = ["# Data card: prepared datasets", ""]
     out += [f"- {note}" for note in notes]
@@ -163,6 +164,8 @@ def write_data_card(path: str | Path, all_stats: Mapping[str, Mapping[str, Any]]
                        + ", ".join(f"{k} {v}" for k, v in mix.items()))
         if s["themes"]:
             out += ["", "| theme | rows |", "|---|---|"] + [f"| {t} | {c} |" for t, c in s["themes"].items()]
+    for section in sections:
+        out += ["", *section]
     out += ["", "## Skipped rows", ""]
     out += [f"- `{r['where']}`: {r['reason']}" for r in skipped] or ["None."]
     out += ["", "## Contamination (training items dropped for overlap with eval conversations)", ""]
