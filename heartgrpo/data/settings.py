@@ -50,6 +50,10 @@ class DataSettings(BaseModel):
     healthbench_cache_dir: Path | None = None
     first_user_turn_only: bool = Field(False, description="keep only the first user turn of eval conversations (paper)")
 
+    rar_avoidance_pitfalls: Literal["keep", "flip", "drop"] = Field(
+        "keep", description="RaR pitfalls written as the behaviour to avoid (true = good): keep as published, "
+        "flip to a desirable criterion (+|weight|), or drop")
+
     # heart filter
     heart_filter: Literal["lexicon", "llm", "none"] = "lexicon"
     heart_llm: LLMSettings | None = Field(None, description="required when heart_filter='llm'")
