@@ -168,3 +168,21 @@ def test_prepare_on_a_local_healthbench_file_writes_the_heart_subset_card(tmp_pa
     assert subset["languages"] == {"fr": 1, "en": 1} and subset["themes"] == {"Chest Pain": 1, "Heart Palpitations": 1}
     eval_rows = [r for _, r in read_jsonl(result.paths["eval.jsonl"])]
     assert [len(r["rubrics"]) for r in eval_rows] == [4, 3]  # the repeated criterion is kept
+
+
+def test_prepare_with_lexicon_then_llm_filter(tmp_path, sources):
+    from heartgrpo.data.heart import classify
+
+    def reply(body):
+        text = body["messages"][-1]["content"]
+        return json.dumps({"heart": "heart" in text.lower(), "theme": None, "keywords": [text.split()[0]]})
+
+    with ChatServer(reply) as server:
+        llm = {"model": "m", "base_url": server.base_url, "cache": str(tmp_path / "h.sqlite"), "max_retries": 0}
+        result = prepare_datasets(_settings(sources, heart_filter="lexicon+llm", heart_llm=llm, save_format="jsonl",
+                                            figure=False), tmp_path / "o")
+        sent = [r["messages"][-1]["content"] for r in server.requests]
+    assert sent and all(classify(t).evidence for t in sent)  # only the lexicon's candidates reach the model
+    kept = [r for _, r in read_jsonl(result.paths["rar_heart_train.jsonl"])]
+    assert kept and all("heart" in r["prompt"][0]["content"].lower() for r in kept)
+    assert result.counts["rar_train_heart"] == len(kept) < result.counts["rar_train_loaded"]

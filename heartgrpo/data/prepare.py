@@ -102,13 +102,14 @@ def _llm_kwargs(cfg: LLMSettings) -> dict[str, Any]:
 def _heart_filter(by_split: dict[str, list[dict[str, Any]]], settings: DataSettings) -> dict[str, list[dict[str, Any]]]:
     if settings.heart_filter == "none":
         return by_split
-    if settings.heart_filter == "llm":
-        from heartgrpo.data.heart_llm import LLMHeartClassifier
+    if settings.heart_filter in ("llm", "lexicon+llm"):
+        from heartgrpo.data.heart_llm import LLMHeartClassifier, two_stage_labels
 
         assert settings.heart_llm is not None
         clf = LLMHeartClassifier(settings.heart_llm.model, **_llm_kwargs(settings.heart_llm))
         for records in by_split.values():
-            labels = clf.classify_many([user_text(r["prompt"]) for r in records])
+            texts = [user_text(r["prompt"]) for r in records]
+            labels = two_stage_labels(texts, clf) if settings.heart_filter == "lexicon+llm" else clf.classify_many(texts)
             for rec, label in zip(records, labels):
                 rec.update(heart=label.heart, heart_theme=label.theme, heart_evidence=label.evidence)
     return {split: [r for r in recs if r["heart"]] for split, recs in by_split.items()}

@@ -55,8 +55,9 @@ class DataSettings(BaseModel):
         "flip to a desirable criterion (+|weight|), or drop")
 
     # heart filter
-    heart_filter: Literal["lexicon", "llm", "none"] = "lexicon"
-    heart_llm: LLMSettings | None = Field(None, description="required when heart_filter='llm'")
+    heart_filter: Literal["lexicon", "llm", "lexicon+llm", "none"] = Field(
+        "lexicon", description="'lexicon+llm': the LLM decides only the conversations where the lexicon found evidence")
+    heart_llm: LLMSettings | None = Field(None, description="required when heart_filter is 'llm' or 'lexicon+llm'")
 
     # builders
     sft_format: Literal["paper", "qwen3"] = "paper"
@@ -88,6 +89,6 @@ class DataSettings(BaseModel):
 
     @model_validator(mode="after")
     def _llm_section(self) -> "DataSettings":
-        if self.heart_filter == "llm" and self.heart_llm is None:
+        if self.heart_filter in ("llm", "lexicon+llm") and self.heart_llm is None:
             raise ValueError("heart_filter='llm' needs a heart_llm: {model, base_url, ...} section")
         return self
