@@ -36,6 +36,15 @@ def test_incidental_negated_and_vital_mentions_are_not_heart(text):
     assert not classify(text).heart, classify(text)
 
 
+@pytest.mark.parametrize("text", [
+    "Should we rule out an MI with a troponin?",
+    "I'm not sure if this is chest pain or just a pulled muscle.",
+    "I've never had palpitations like these before tonight.",
+])
+def test_what_is_not_a_negation(text):
+    assert classify(text).heart, classify(text)
+
+
 def test_history_field_of_a_note_is_incidental():
     note = "HPI: three weeks of night sweats and cough. PMH: Hypertension. Meds: Lisinopril 10mg. Plan: sputum tests."
     assert not classify(note).heart

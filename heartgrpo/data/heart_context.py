@@ -34,7 +34,7 @@ __all__ = ["LONG_TEXT", "match_weight", "needs_more_evidence"]
 LONG_TEXT = 600
 
 _NEGATOR = re.compile(
-    r"(?<!\w)(no|not|never|denies|denied|deny|without|negative for|free of|absence of|rules? out|ruled out"
+    r"(?<!\w)(no|not|denies|denied|deny|without|negative for|free of|absence of"
     r"|sin|niega|ni|sans|pas de|aucune?|nie|sem|n[aã]o|nega|nem|kein\w*|nicht|ohne|senza|non|нет|без|не|отрицает)"
     r"(?!\w)(?!\s+(idea|sure|matter|only|longer|doubt|one|clue)\b)(\W+[\w'’-]+){0,3}\W*$",
     re.IGNORECASE,
