@@ -105,26 +105,27 @@ def _distinct(text: str, matches: list[tuple[int, int, str, float]]) -> dict[tup
     return best
 
 
+def _scored(text: str) -> tuple[dict[str, float], list[str], int]:
+    """(per-theme scores over distinct terms, evidence in text order, distinct terms of weight >= 2)."""
+    matches = _weighed_matches(text)
+    distinct = _distinct(text, matches)
+    scores: dict[str, float] = {}
+    for (theme, _), weight in distinct.items():
+        scores[theme] = scores.get(theme, 0.0) + weight
+    return scores, [text[s:e] for s, e, _, _ in matches], sum(w >= 2.0 for w in distinct.values())
+
+
 def theme_scores(text: str) -> tuple[dict[str, float], list[str]]:
     """Per-theme scores (distinct terms, weights in context) and the evidence terms in text order."""
-    matches = _weighed_matches(text)
-    scores: dict[str, float] = {}
-    for (theme, _), weight in _distinct(text, matches).items():
-        scores[theme] = scores.get(theme, 0.0) + weight
-    return scores, [text[s:e] for s, e, _, _ in matches]
+    scores, evidence, _ = _scored(text)
+    return scores, evidence
 
 
 def classify(text: str) -> HeartLabel:
     """Label ``text`` as heart-related or not and pick one of the paper's 14 themes."""
     if not isinstance(text, str):
         raise TypeError(f"classify expects text, got {type(text).__name__}")
-    matches = _weighed_matches(text)
-    distinct = _distinct(text, matches)
-    scores: dict[str, float] = {}
-    for (theme, _), weight in distinct.items():
-        scores[theme] = scores.get(theme, 0.0) + weight
-    evidence = [text[s:e] for s, e, _, _ in matches]
-    strong = sum(w >= 2.0 for w in distinct.values())
+    scores, evidence, strong = _scored(text)
     if sum(scores.values()) < MIN_SCORE or needs_more_evidence(text, strong):
         return HeartLabel(heart=False, theme=None, evidence=evidence)
     best = max(scores.values())
