@@ -48,6 +48,7 @@ def test_what_is_not_a_negation(text):
 def test_history_field_of_a_note_is_incidental():
     note = "HPI: three weeks of night sweats and cough. PMH: Hypertension. Meds: Lisinopril 10mg. Plan: sputum tests."
     assert not classify(note).heart
+    assert not classify("PMH: HTN, HLD. Presents with an ankle sprain, which brace?").heart
     assert classify("My hypertension is not controlled on lisinopril 10mg.").heart
 
 
@@ -74,6 +75,7 @@ def test_a_long_conversation_naming_the_heart_once_is_not_about_it():
     ("muffled heartbeat on my stethoscope", "Cardiovascular Disease"),
     ("RVSP of 55 mmHg on the echo, what does it mean?", "Cardiovascular Disease"),
     ("Is my blood pressure of 150/95 too high?", "High Blood Pressure (Hypertension)"),
+    ("My HTN is poorly controlled on amlodipine", "High Blood Pressure (Hypertension)"),
 ])
 def test_languages_colloquial_and_misspelled_forms(text, theme):
     label = classify(text)

@@ -59,7 +59,7 @@ LEXICON_EXTRA: dict[str, tuple[tuple[str, float], ...]] = {
         (r"бол\w* в груди|загрудинн\w* бол\w*|brustschmerz\w*|schmerzen in der brust|dolore (al petto|toracico)", 3.0),
     ),
     "High Blood Pressure (Hypertension)": (
-        (r"h[iy]pert[ea]n[st]i\w*|hypertonie|bluthochdruck|гипертони\w*|гипертенз\w*", 4.0),
+        (r"h[iy]pert[ea]n[st]i\w*|hypertonie|bluthochdruck|гипертони\w*|гипертенз\w*|(?-i:HTN)", 4.0),
         (r"presi[oó]n (arterial )?alta|tensi[oó]n alta|press[aã]o alta|tension (art[ée]rielle )?[ée]lev[ée]e|pressione alta|высок\w* давлени\w*", 4.0),
         (r"presi[oó]n arterial|press[aã]o arterial|tension art[ée]rielle|pressione arteriosa|артериальн\w* давлени\w*|blutdruck", 2.5),
     ),
@@ -69,7 +69,7 @@ LEXICON_EXTRA: dict[str, tuple[tuple[str, float], ...]] = {
         (r"betabloqueantes?|b[êe]ta-?bloquants?|betabloqueadores?|бета-?блокатор\w*|betablocker\w*", 3.0),
     ),
     "Cardiovascular Risk Factors": (
-        (r"cholest[eé]?r[oa]l\w*|colesterol\w*|холестерин\w*|cholesterin\w*", 3.0),
+        (r"cholest[eé]?r[oa]l\w*|colesterol\w*|холестерин\w*|cholesterin\w*|(?-i:HLD)", 3.0),
     ),
     "Cardiovascular Disease": (
         (r"(poor|bad|reduced) (blood )?circulation", 2.5),
