@@ -168,7 +168,7 @@ class DemoResult:
 def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> DemoResult:
     """prep -> SFT -> eval (before GRPO) -> GRPO -> eval (after) -> report. ``on_stage(name)`` is
     called as each stage starts (the CLI prints it)."""
-    from heartgrpo.train.judging import is_approximate, judge_in_use
+    from heartgrpo.train.judging import judge_in_use, judge_label
 
     seconds: dict[str, float] = {}
 
@@ -188,6 +188,6 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
         before = timed(f"eval {first} (before GRPO)", stage_eval, cfg, first, judge=judge, progress=progress)
         timed("grpo", stage_grpo, cfg, judge=judge)
         after = timed("eval grpo (after GRPO)", stage_eval, cfg, "grpo", judge=judge, progress=progress)
-    label = " - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)" if is_approximate(judge) else ""
+    label = judge_label(judge)
     paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}")
     return DemoResult(report=paths, before=before, after=after, seconds=seconds)
