@@ -31,7 +31,7 @@ def train(
     source: list[Path] = typer.Option(None, "--source", "-s", help="graded file or recorded verdict log (repeatable); default: graded_dev.jsonl.gz"),
     out: Path = RunDirOpt,
     conversations: Path = ConvOpt,
-    c: float = typer.Option(0.3, "--c", help="inverse L2 regularisation strength of the logistic regression"),
+    c: float = typer.Option(0.03, "--c", help="inverse L2 regularisation strength of the logistic regression"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train the verifier on the dev split (and any recorded verdict logs); saves verifier.npz."""

@@ -54,7 +54,7 @@ class Verifier:
     bias: float
     idf: dict[str, float]
     hash_bits: int = 20
-    answer_words: bool = True
+    answer_words: bool = False
     threshold: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -95,9 +95,9 @@ class Verifier:
         cls,
         examples: Sequence[Example],
         *,
-        c: float = 0.3,
+        c: float = 0.03,
         hash_bits: int = 20,
-        answer_words: bool = True,
+        answer_words: bool = False,
         max_iter: int = 300,
         progress: bool = False,
     ) -> Verifier:
@@ -115,7 +115,7 @@ class Verifier:
         model = cls(np.zeros(2**hash_bits, dtype=np.float32), 0.0, idf, hash_bits, answer_words)
         x = model.matrix(examples, progress)
         t_feat = time.perf_counter() - t0
-        lr = LogisticRegression(C=c, max_iter=max_iter)
+        lr = LogisticRegression(C=c, solver="liblinear", max_iter=max_iter)
         lr.fit(x, labels)
         model.weights = lr.coef_[0].astype(np.float32)
         model.bias = float(lr.intercept_[0])

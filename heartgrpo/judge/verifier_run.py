@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ from heartgrpo.judge.distilled import distillation_curve
 from heartgrpo.judge.verifier import Verifier
 from heartgrpo.judge.verifier_data import Example, by_answer, load_graded, load_sources
 
+log = logging.getLogger(__name__)
+
 __all__ = ["DEFAULT_DATA", "THRESHOLDS", "ensure_verifier", "evaluate_verifier", "train_verifier"]
 
 DEFAULT_DATA = Path("../shared/data/healthbench")
@@ -40,7 +43,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def train_verifier(sources: Sequence[str | Path], out_dir: str | Path, *, conversations: str | Path | None = None,
-                   c: float = 0.3, hash_bits: int = 20, progress: bool = True) -> dict[str, Any]:
+                   c: float = 0.03, hash_bits: int = 20, progress: bool = True) -> dict[str, Any]:
     """Train on ``sources`` (graded files and/or recorded verdict logs), save into ``out_dir``."""
     out = Path(out_dir)
     t0 = time.perf_counter()
@@ -220,6 +223,8 @@ def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, pr
     missing = [p for p in (dev, ev) if not p.is_file()]
     if missing:
         return None, f"no graded data to train the verifier on ({', '.join(map(str, missing))} not found)"
+    log.warning("training the local verifier on %s (first use; a few minutes on CPU) into %s", dev, run_dir)
     train_verifier([dev], run_dir, progress=progress)
-    evaluate_verifier(path, ev, run_dir, plots=False)
+    result = evaluate_verifier(path, ev, run_dir, lexical_thresholds=(), plots=False)
+    log.warning("verifier: eval kappa %.3f vs the grader on %s (%s)", result["verifier"]["all"]["kappa"], ev.name, run_dir / "eval.md")
     return path, None
