@@ -47,18 +47,22 @@ def main(argv: list[str] | None = None) -> int:
 
     model = args.run_dir / "verifier.npz"
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    if not (args.reuse and model.is_file()):
+    bench_json = args.run_dir / "bench.json"
+    if args.reuse and model.is_file() and bench_json.is_file():
+        timing = json.loads(bench_json.read_text())
+        train_s, train_cpu = timing["train_seconds"], timing["train_cpu_seconds"]
+    else:
         examples = load_graded(dev, limit_answers=300 if quick else None)
         v = Verifier.fit(examples, progress=True)
         v.info["sources"] = [dev.name]
         v.save(model)
-    train_s, train_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        train_s, train_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+        bench_json.write_text(json.dumps({"train_seconds": train_s, "train_cpu_seconds": train_cpu}, indent=2))
     info = Verifier.load(model).info
     result = evaluate_verifier(model, ev, args.run_dir, plots=True)
     figs = figures_dir()
     for name in ("calibration.png", "distillation.png"):
         shutil.copy(args.run_dir / name, figs / f"verifier_{name}")
-    (args.run_dir / "bench.json").write_text(json.dumps({"train_seconds": train_s, "train_cpu_seconds": train_cpu}, indent=2))
 
     v = result["verifier"]
     headers, rows = eval_table(result)
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "answer's (`heartgrpo/judge/verifier_features.py`). Score figures are the HealthBench per-answer score under "
         "the judge's verdicts against the grader's.",
         md_table(headers, rows),
+        "\\* " + result["distilled_note"],
         f"Training: {train_s:.0f} s wall, {train_cpu:.0f} s CPU in this process, on {os.cpu_count()} shared CPU cores "
         f"(features {info['seconds']['features']} s, fit {info['seconds']['fit']} s wall). Grading one GRPO step "
         f"(6 answers x one real rubric): {result['latency_ms_per_grpo_step']:.1f} ms (median of 5). "

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from heartgrpo.eval.agreement import full_agreement
-from heartgrpo.judge.distilled import distillation_curve
+from heartgrpo.judge.distilled import confident, distillation_curve
 from heartgrpo.judge.verifier import Verifier
 from heartgrpo.judge.verifier_data import Example, by_answer, load_graded, load_sources
 
@@ -40,6 +40,8 @@ DEFAULT_DATA = Path("../shared/data/healthbench")
 MODEL_FILE = "verifier.npz"
 #: DistilledJudge confidence thresholds reported
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+#: thresholds with a row in the headline table
+DISTILLED_ROWS = (0.7, 0.8, 0.9)
 
 
 def train_verifier(sources: Sequence[str | Path], out_dir: str | Path, *, conversations: str | Path | None = None,
@@ -101,12 +103,16 @@ def evaluate_verifier(model_path: str | Path, graded: str | Path, out_dir: str |
         "model": str(model_path),
         "verifier": full_agreement(answers, answer_probs),
         "lexical": {},
+        "distilled_full": {},
         "distilled": distillation_curve(list(probs), truth, truth, THRESHOLDS, cut=model.threshold),
         "distilled_note": ("DistilledJudge measured with the grader's own eval verdicts standing in for the LLM judge: "
                            "its agreement is what the verifier's confident answers cost against a perfect LLM judge."),
         "seconds_features_and_predict": round(seconds, 1),
         "latency_ms_per_grpo_step": grpo_step_latency(model, examples),
     }
+    for t in DISTILLED_ROWS:  # the whole set of figures for a few thresholds (grader as the LLM stand-in)
+        combined = [bool(p >= model.threshold) if confident(float(p), t) else m for p, m in zip(probs, truth)]
+        result["distilled_full"][f"{t:g}"] = full_agreement(_per_answer(examples, combined)[0])
     for t in lexical_thresholds:
         lex = _lexical_verdicts(examples, t)
         result["lexical"][f"{t:g}"] = full_agreement(_per_answer(examples, lex)[0])
@@ -148,6 +154,9 @@ def eval_table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The headline table: lexical judge, verifier, DistilledJudge rows."""
     rows = [_row(f"LexicalJudge (threshold {t})", a) for t, a in result["lexical"].items()]
     rows.append(_row("verifier", result["verifier"]))
+    saved = {f"{r['threshold']:g}": r["saved"] for r in result["distilled"]}
+    for t, a in result.get("distilled_full", {}).items():
+        rows.append(_row(f"DistilledJudge (confidence >= {t}, {saved.get(t, float('nan')):.0%} of requests saved)*", a))
     return AGREEMENT_HEADERS, rows
 
 
@@ -171,6 +180,7 @@ def eval_markdown(result: dict[str, Any]) -> str:
         f"Graded file: `{Path(result['graded']).name}`, {v['all']['n']} verdicts of {v['answers']['n_answers']} answers "
         f"(grader: GPT-4.1). The verifier is APPROXIMATE.",
         _md(*eval_table(result)),
+        "\\* " + result["distilled_note"],
         f"Latency: {result['latency_ms_per_grpo_step']:.1f} ms per GRPO step (6 answers x one rubric), "
         f"median of 5. Features and predictions for the whole file: {result['seconds_features_and_predict']} s.",
         "## DistilledJudge: requests saved against agreement",
