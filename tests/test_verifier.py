@@ -129,6 +129,11 @@ def test_verifier_eval_writes_figures_and_labels_the_judge(data: Path, trained: 
     assert curve[0.5]["saved"] == 1.0 and curve[1.0]["saved"] == 0.0 and curve[1.0]["kappa"] == 1.0
     judge = VerifierJudge.from_file(trained / "verifier.npz")
     assert f"eval kappa {r['verifier']['all']['kappa']:.2f}" in judge.name and judge.approximate
+    from heartgrpo.eval.grade import judge_info
+    from heartgrpo.train.judging import GuardedJudge, judge_label
+
+    assert judge_info(GuardedJudge(judge)) | {"kind": None} == {"id": judge.name, "kind": None, "mode": None, "approximate": True}
+    assert judge_label(GuardedJudge(judge)) == f" - {judge.name}"  # the demo report's title
     assert isinstance(judge, Judge)
 
 
