@@ -71,6 +71,7 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("train_step", "Training step cost on CPU", timeout_s=420),
     Benchmark("learning_curve", "CPU learning curve (small proxy)", timeout_s=660),
     Benchmark("reward_signal", "Reward-signal study", timeout_s=240),
+    Benchmark("verifier", "Local verifier vs the GPT-4.1 grader (eval split)", timeout_s=900),
 )
 
 

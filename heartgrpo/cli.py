@@ -186,14 +186,21 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
         cfg = _load(config, set_)
         typer.secho(f"heartgrpo demo: {cfg.name} (model {cfg.model.name_or_path}, judge {cfg.judge.kind})", bold=True)
         r = run_demo(cfg, on_stage=lambda name: typer.secho(f"--> {name}", fg="cyan"))
-        approx = " (approximate judge)" if cfg.judge.kind == "approximate" else ""
+        approx = " (approximate judge)" if cfg.judge.kind in ("approximate", "verifier") else ""
         rows = [(f"mean rubric score before GRPO{approx}", f"{_fmt(r.score_before)}  (n={r.before['n_scored']})"),
                 (f"mean rubric score after GRPO{approx}", f"{_fmt(r.score_after)}  (n={r.after['n_scored']})")]
+        rows.append(("judge", ", ".join(j.get("id", "?") for j in r.after.get("judge", []))))
         rows += [(f"{k} seconds", f"{v:.1f}") for k, v in r.seconds.items()]
         rows += [("total seconds", f"{time.perf_counter() - t0:.1f}"), ("report", r.report.get("html")), ("report (markdown)", r.report.get("md"))]
         _summary("demo", rows)
 
     _run(go)
+
+
+from heartgrpo.cli_verifier import judge_app, verifier_app  # noqa: E402  (sub-commands; they import helpers above lazily)
+
+app.add_typer(verifier_app, name="verifier")
+app.add_typer(judge_app, name="judge")
 
 
 @app.command()

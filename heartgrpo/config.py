@@ -242,9 +242,15 @@ class JudgeSettings(_Section):
     ``max_down_seconds``: GRPO stops cleanly, checkpoint saved, when every verdict has failed for
     longer than this. ``workers`` > 1 spreads an ``openai`` judge over that many processes
     (:class:`heartgrpo.judge.ProcessPoolJudge`), for steps limited by the client's own CPU.
+    ``verifier``: the local verifier distilled from GPT-4.1 verdicts (APPROXIMATE, labelled with
+    its eval kappa), read from ``verifier`` (a ``.npz`` file, or a run directory where it is
+    trained from ``verifier_data`` on first use); ``distilled``: the verifier where its confidence
+    ``max(p, 1 - p)`` is at least ``distilled_threshold``, the ``openai`` judge for the rest.
+    ``verifier_fallback: approximate`` uses the lexical judge, with a printed reason, when the
+    verifier can be neither read nor trained (no graded data).
     """
 
-    kind: Literal["openai", "approximate", "recorded"] = "openai"
+    kind: Literal["openai", "approximate", "recorded", "verifier", "distilled"] = "openai"
     model: str | None = None
     #: one URL, or a list of replicas of the same judge (least-busy routing, failover)
     base_url: str | list[str] | None = None
@@ -266,6 +272,12 @@ class JudgeSettings(_Section):
     tokens_per_minute: float | None = Field(None, gt=0)
     #: seconds a judge replica that failed is left out before it is tried again
     replica_retry_after: float = Field(30.0, gt=0)
+    #: the verifier file (.npz) or the directory it is trained into on first use
+    verifier: Path | None = None
+    #: the folder of graded_{dev,eval}.jsonl.gz that a first-use verifier is trained on and measured with
+    verifier_data: Path = Path("../shared/data/healthbench")
+    verifier_fallback: Literal["error", "approximate"] = "error"
+    distilled_threshold: float = Field(0.9, ge=0.5, le=1)
 
     @model_validator(mode="after")
     def _needs(self) -> JudgeSettings:
@@ -275,6 +287,10 @@ class JudgeSettings(_Section):
             raise ValueError("judge.kind 'openai' needs judge.model")
         if self.kind == "recorded" and self.recording is None:
             raise ValueError("judge.kind 'recorded' needs judge.recording (a JSONL file)")
+        if self.kind in ("verifier", "distilled") and self.verifier is None:
+            raise ValueError(f"judge.kind {self.kind!r} needs judge.verifier (a verifier .npz file or a run directory)")
+        if self.kind == "distilled" and not self.model:
+            raise ValueError("judge.kind 'distilled' needs judge.model (the LLM judge for uncertain criteria)")
         return self
 
 

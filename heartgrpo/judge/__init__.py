@@ -5,7 +5,9 @@
 * :class:`ProcessPoolJudge` — the same judge spread over worker processes (client CPU-bound steps);
 * :class:`VerdictCache` — persistent SQLite cache of parsed verdicts;
 * :class:`RecordedJudge`, :class:`RecordingJudge` — replay / record verdicts as JSONL;
-* :class:`LexicalJudge` — deterministic, offline, APPROXIMATE word-overlap judge.
+* :class:`LexicalJudge` — deterministic, offline, APPROXIMATE word-overlap judge;
+* :class:`VerifierJudge` — the local verifier trained on GPT-4.1 verdicts (APPROXIMATE, named with its eval kappa);
+* :class:`DistilledJudge` — the verifier where it is confident, an LLM judge for the rest.
 
 Importing this package does not import ``openai``; :class:`OpenAIJudge` imports it on first use.
 """
@@ -16,8 +18,11 @@ from heartgrpo.judge.openai_judge import OpenAIJudge
 from heartgrpo.judge.pool import ProcessPoolJudge
 from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.types import Judge, JudgeStats, Verdict
+from heartgrpo.judge.distilled import DistilledJudge
+from heartgrpo.judge.verifier import Verifier, VerifierJudge
 
 __all__ = [
+    "DistilledJudge",
     "Judge",
     "JudgeStats",
     "LexicalJudge",
@@ -28,6 +33,8 @@ __all__ = [
     "RecordingJudge",
     "Verdict",
     "VerdictCache",
+    "Verifier",
+    "VerifierJudge",
     "cache_key",
     "parse_batched",
     "parse_rating",

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heartgrpo.judge.cache import json_digest
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use"]
+__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use", "judge_label"]
 
 
 class JudgeUnavailableError(RuntimeError):
@@ -41,13 +42,21 @@ class JudgeUnavailableError(RuntimeError):
 
 
 def build_judge(settings: JudgeSettings) -> Any:
-    """A judge from the ``judge:`` section (OpenAI-compatible, offline approximate, or recorded)."""
+    """A judge from the ``judge:`` section (OpenAI-compatible, offline approximate, recorded,
+    the local verifier, or the verifier distilled with the OpenAI-compatible judge)."""
     from heartgrpo.judge import LexicalJudge, OpenAIJudge, ProcessPoolJudge, RecordedJudge
 
     if settings.kind == "approximate":
         return LexicalJudge(threshold=settings.approximate_threshold)
     if settings.kind == "recorded":
         return RecordedJudge(settings.recording)
+    if settings.kind in ("verifier", "distilled"):
+        verifier = _verifier_judge(settings)
+        if settings.kind == "verifier" or not hasattr(verifier, "verifier"):
+            return verifier
+        from heartgrpo.judge.distilled import DistilledJudge
+
+        return DistilledJudge(verifier, build_judge(settings.model_copy(update={"kind": "openai"})), settings.distilled_threshold)
     options = dict(
         model=settings.model,
         base_url=settings.base_url,
@@ -74,6 +83,38 @@ def _limit_share(settings: JudgeSettings) -> dict[str, float | None]:
     share = settings.workers * world_size()
     return {name: None if value is None else value / share
             for name, value in (("requests_per_minute", settings.requests_per_minute), ("tokens_per_minute", settings.tokens_per_minute))}
+
+
+def _verifier_judge(settings: JudgeSettings) -> Any:
+    """The VerifierJudge of ``judge.verifier`` (trained there on first use), or, with
+    ``verifier_fallback: approximate`` and no way to get one, the lexical judge (reason logged)."""
+    from heartgrpo.judge import LexicalJudge
+    from heartgrpo.judge.verifier import VerifierJudge
+    from heartgrpo.judge.verifier_run import ensure_verifier
+
+    target = Path(settings.verifier)  # type: ignore[arg-type]
+    if target.suffix == ".npz":
+        path, reason = (target, None) if target.is_file() else (None, f"{target}: no such verifier file")
+        if path is None and target.name == "verifier.npz":
+            path, reason = ensure_verifier(target.parent, settings.verifier_data)
+    else:
+        path, reason = ensure_verifier(target, settings.verifier_data)
+    if path is not None:
+        return VerifierJudge.from_file(path)
+    if settings.verifier_fallback == "approximate":
+        log.warning("judge: using the APPROXIMATE lexical judge instead of the verifier: %s", reason)
+        return LexicalJudge(threshold=settings.approximate_threshold)
+    raise FileNotFoundError(f"judge.verifier: {reason}; train one with `heartgrpo verifier train`")
+
+
+def judge_label(judge: Any) -> str:
+    """How a run's title names an approximate judge ('' for others)."""
+    inner = getattr(judge, "inner", judge)
+    if not is_approximate(inner):
+        return ""
+    if type(inner).__name__ == "LexicalJudge":
+        return " - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)"
+    return f" - {getattr(inner, 'name', type(inner).__name__)}"
 
 
 @contextmanager

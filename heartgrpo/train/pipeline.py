@@ -184,7 +184,7 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
     from heartgrpo.train.backend import import_backend_first
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # before prep loads transformers
-    from heartgrpo.train.judging import is_approximate, judge_in_use
+    from heartgrpo.train.judging import judge_in_use, judge_label
 
     seconds: dict[str, float] = {}
 
@@ -204,6 +204,6 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
         before = timed(f"eval {first} (before GRPO)", stage_eval, cfg, first, judge=judge, progress=progress)
         timed("grpo", stage_grpo, cfg, judge=judge)
         after = timed("eval grpo (after GRPO)", stage_eval, cfg, "grpo", judge=judge, progress=progress)
-    label = " - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)" if is_approximate(judge) else ""
+    label = judge_label(judge)
     paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}")
     return DemoResult(report=paths, before=before, after=after, seconds=seconds)
