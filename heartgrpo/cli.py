@@ -278,6 +278,24 @@ def rubrics_compare(
     _run(go)
 
 
+@rubrics_app.command("baseline")
+def rubrics_baseline(
+    kind: str = typer.Option(..., "--kind", help="real (the physicians' own rubric: ceiling) or shifted (the next conversation's: floor)"),
+    out: Path = typer.Option(..., "--out", "-o", help="records.jsonl to write, for `rubrics compare --generated`"),
+    real: Path = typer.Option(Path("../shared/data/healthbench/hard_rebuilt_dev.jsonl"), "--real"),
+) -> None:
+    """Write ceiling/floor rubrics for `rubrics compare`, so its figures have reference points."""
+
+    def go() -> None:
+        from heartgrpo.data.records import write_jsonl
+        from heartgrpo.data.rubric_compare import baseline_rubrics
+
+        rows = baseline_rubrics(real, kind)
+        typer.echo(f"{len(rows)} {kind} baseline rubrics -> {write_jsonl(rows, out)}")
+
+    _run(go)
+
+
 @app.command()
 def version() -> None:
     """Print the package version."""

@@ -44,7 +44,7 @@ from heartgrpo.data.rubric_quality import lexical_similarity
 from heartgrpo.eval.metrics import example_score
 from heartgrpo.signal_study import kendall_tau_b
 
-__all__ = ["MATCH_TEMPLATE", "compare_rubrics", "coverage", "load_graded", "write_comparison"]
+__all__ = ["MATCH_TEMPLATE", "baseline_rubrics", "compare_rubrics", "coverage", "load_graded", "write_comparison"]
 
 MATCH_TEMPLATE = "Includes a rubric item that checks the same thing as: {criterion}"
 
@@ -194,6 +194,20 @@ def compare_rubrics(real_path: str | Path, graded_path: str | Path, generated_pa
         "tau_pooled_judge_real_vs_reference_grader": _tau([p[2] for p in pooled], [p[0] for p in pooled]),
         "conversations": per_conv,
     }
+
+
+def baseline_rubrics(real_path: str | Path, kind: str) -> list[dict[str, Any]]:
+    """Reference points for the figures, in the generator's ``records.jsonl`` shape ``{id, rubrics}``.
+
+    ``real``: each conversation's own physicians' rubric (the ceiling: coverage 1, tau 1);
+    ``shifted``: the rubric of the next conversation in the file (the floor: a rubric about
+    something else). A generated rubric's figures mean something only between the two.
+    """
+    rows = [row for _, row in read_jsonl(real_path)]
+    if kind not in ("real", "shifted"):
+        raise DataError(f"baseline kind must be 'real' or 'shifted', got {kind!r}")
+    shift = 0 if kind == "real" else 1
+    return [{"id": str(r["prompt_id"]), "rubrics": rows[(i + shift) % len(rows)]["rubrics"]} for i, r in enumerate(rows)]
 
 
 def write_comparison(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:

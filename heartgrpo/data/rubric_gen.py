@@ -60,8 +60,12 @@ def prompt_identity() -> str:
     return _system_prompt()[1]
 
 
-def build_messages(q: Question, feedback: list[str] | None = None) -> list[dict[str, str]]:
-    """System prompt + the fenced conversation, reference answer and any feedback on a previous try."""
+def build_messages(q: Question, feedback: list[str] | None = None, attempt: int = 1) -> list[dict[str, str]]:
+    """System prompt + the fenced conversation, reference answer and any feedback on a previous try.
+
+    The attempt number is part of the feedback, so two regenerations with the same problems are
+    two requests (and two cache entries), not one answer served twice.
+    """
     parts = ["Write the rubric for the assistant's next reply in this conversation.",
              fence("CONVERSATION", render_conversation(q.prompt))]
     if q.reference_answer:
@@ -69,7 +73,8 @@ def build_messages(q: Question, feedback: list[str] | None = None) -> list[dict[
     else:
         parts.append("No reference answer is given: base the rubric on current clinical knowledge.")
     if feedback:
-        parts.append("Your previous rubric for this conversation had these problems; write a new rubric that fixes them:\n"
+        parts.append(f"Attempt {attempt}. Your previous rubric for this conversation had these problems; "
+                     "write a new rubric that fixes them:\n"
                      + "\n".join(f"- {p}" for p in feedback))
     return [{"role": "system", "content": _system_prompt()[0]}, {"role": "user", "content": "\n\n".join(parts)}]
 
@@ -114,7 +119,7 @@ class RubricGenerator:
         for attempt in range(1, self.settings.max_attempts + 1):
             out.attempts = attempt
             try:
-                items, notes = await self.chat.complete(build_messages(q, feedback), parse_rubric_answer)
+                items, notes = await self.chat.complete(build_messages(q, feedback, attempt), parse_rubric_answer)
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
