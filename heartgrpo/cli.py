@@ -278,6 +278,24 @@ def rubrics_compare(
     _run(go)
 
 
+@rubrics_app.command("check")
+def rubrics_check(
+    input: Path = typer.Option(..., "--input", "-i", help="RaR-Medicine-format JSONL (question, reference_answer, rubric)"),
+    out: Path = typer.Option(..., "--out", "-o", help="where quality.json / quality.md go"),
+) -> None:
+    """Run the generator's quality checks on any RaR-format rubric file (RaR-Medicine's own, say)."""
+
+    def go() -> None:
+        from heartgrpo.data.rubric_quality import check_rubric_file
+
+        s = check_rubric_file(input, out)["summary"]
+        _summary("rubrics check", [("rubrics (pass / fail the blocking checks)", f"{s['n_rubrics']} ({s['n_accepted']} / {s['n_failed']})"),
+                                   ("items per rubric (mean)", s["items_mean"]), ("category mix", ", ".join(f"{k} {v:.0%}" for k, v in s["category_mix"].items())),
+                                   ("report", out / "quality.md")])
+
+    _run(go)
+
+
 @rubrics_app.command("baseline")
 def rubrics_baseline(
     kind: str = typer.Option(..., "--kind", help="real (the physicians' own rubric: ceiling) or shifted (the next conversation's: floor)"),

@@ -217,3 +217,26 @@ def test_quality_checks_flag_what_they_name():
     assert q["near_duplicates"] and q["near_duplicates"][0]["a"] == 0 and q["near_duplicates"][0]["b"] == 7
     assert q["polarity"] == [8] and not q["ok"]
     assert 9 in q["uncheckable"] and q["ungrounded"]
+
+
+def test_config_key_puts_generated_rubrics_into_sft_and_grpo_data(tmp_path, monkeypatch):
+    from heartgrpo.config import load_config
+    from heartgrpo.data.prepare import prepare_datasets
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    rows = [json.loads(line) for line in (SAMPLE / "rar_medicine" / "train.jsonl").read_text().splitlines() if line.strip()][:8]
+    questions = tmp_path / "train_questions.jsonl"
+    questions.write_text("".join(json.dumps({"id": f"t{i}", "question": r["question"], "reference_answer": r["reference_answer"],
+                                             "split": "train"}) + "\n" for i, r in enumerate(rows)))
+    with LoopbackServer(lambda req, i: Reply(rubric_json())) as server:
+        assert _generate(server.base_url, questions, tmp_path / "gen").exit_code == 0
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.yaml",
+                      {"data.generated_rubrics": str(tmp_path / "gen" / "records.jsonl"), "data.splits": ["train"],
+                       "data.missing_reasoning": "answer_only", "data.save_format": "jsonl", "data.figure": False})
+    result = prepare_datasets(cfg.data, tmp_path / "data")
+    generated = {d for _, d, _ in GOOD}
+    grpo = _rows(result.paths["grpo.jsonl"])
+    assert result.counts["rar_train_loaded"] == 8 and grpo and result.counts["sft"] > 0
+    for row in grpo:
+        assert {c["criterion"] for c in row["rubrics"]} == {d.split(": ", 1)[1] for d in generated}
+    assert f"RaR-Medicine source: {tmp_path / 'gen' / 'records.jsonl'}" in (tmp_path / "data" / "DATA_CARD.md").read_text()

@@ -206,7 +206,7 @@ async def _run(questions: list[Question], store: RubricStore, generator: RubricG
     return failed
 
 
-def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path, settings: RubricGenSettings, *,
+def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path, settings: RubricGenSettings | None, *,
                      limit: int | None = None, progress: bool = True, client: Any = None) -> GenerationResult:
     """Generate, check and save rubrics for every question not already done in ``out_dir``.
 
@@ -214,6 +214,9 @@ def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path
     """
     from heartgrpo.asyncs import run_sync
 
+    if settings is None:
+        raise ValueError("rubric generation needs an endpoint: a rubrics: {model, base_url, ...} config section "
+                         "or RubricGenSettings(model=..., base_url=...)")
     qs = read_questions(questions) if not isinstance(questions, list) else questions
     if limit is not None:
         qs = qs[:limit]

@@ -14,7 +14,7 @@ Per rubric, :func:`assess_rubric` reports (every check is a transparent rule, no
   content stems occur in the reference (a lexical proxy; pitfalls are exempt, they name errors);
 * ``uncheckable``: items a grader cannot decide from the answer alone (the patient's later
   behaviour or outcome, the responder's beliefs, records outside the conversation) or too vague
-  to decide ("is helpful", fewer than 3 content words).
+  to decide ("is helpful", no content word at all).
 
 ``blocking`` problems make a generated rubric be regenerated: item count out of range, no
 Essential item, a polarity error, a near-duplicate pair, or a failed validation
@@ -44,6 +44,7 @@ __all__ = [
     "RAR_MIX",
     "assess_rubric",
     "category_mix",
+    "check_rubric_file",
     "file_report",
     "lexical_similarity",
     "write_quality_report",
@@ -143,7 +144,7 @@ def assess_rubric(items: Sequence[Mapping[str, Any]], reference_answer: str | No
                 ungrounded.append(i)
         if ungrounded:
             warnings.append("items not grounded in the reference answer: " + ", ".join(f"#{i}" for i in ungrounded))
-    uncheckable = [i for i, t in enumerate(texts) if _UNCHECKABLE.search(t) or _VAGUE.search(t) or len(_content_stems(t)) < 3]
+    uncheckable = [i for i, t in enumerate(texts) if _UNCHECKABLE.search(t) or _VAGUE.search(t) or not _content_stems(t)]
     if uncheckable:
         warnings.append("items not checkable from the answer alone: " + ", ".join(f"#{i}" for i in uncheckable))
     return {
@@ -202,9 +203,10 @@ def file_report(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _markdown(summary: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], title: str) -> str:
     s = summary
-    lines = [f"# {title}", "",
-             f"{s['n_rubrics']} rubrics: {s['n_accepted']} accepted, {s['n_failed']} failed after their last attempt "
-             f"(mean attempts {s['attempts_mean']}).", "",
+    head = (f"{s['n_rubrics']} rubrics: {s['n_accepted']} accepted, {s['n_failed']} failed after their last attempt "
+            f"(mean attempts {s['attempts_mean']})." if s["attempts_mean"] else
+            f"{s['n_rubrics']} rubrics checked: {s['n_accepted']} pass every blocking check, {s['n_failed']} do not.")
+    lines = [f"# {title}", "", head, "",
              f"Items per rubric: mean {s['items_mean']}, min {s['items_min']}, max {s['items_max']} (RaR-Medicine: 7..20).", "",
              "| category | this file | RaR-Medicine |", "|---|---|---|"]
     lines += [f"| {c} | {s['category_mix'][c]:.1%} | {RAR_MIX[c]:.0%} |" for c in CATEGORIES]
@@ -233,3 +235,27 @@ def write_quality_report(rows: Sequence[Mapping[str, Any]], out_dir: str | Path,
     json_path.write_text(json.dumps({"summary": summary, "rubrics": list(rows)}, indent=2, ensure_ascii=False), encoding="utf-8")
     md_path.write_text(_markdown(summary, rows, title), encoding="utf-8")
     return {"json": json_path, "md": md_path}
+
+
+def check_rubric_file(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Check every rubric of a RaR-Medicine-format JSONL (``question``, ``reference_answer``,
+    ``rubric``); write ``quality.json``/``quality.md`` to ``out_dir`` when given; return the summary.
+
+    Rows are ``accepted`` when they pass every blocking check, else ``failed``; ids are the
+    row's ``id`` or ``line-<n>``.
+    """
+    from heartgrpo.data.records import read_jsonl
+
+    rows = []
+    for line_no, row in read_jsonl(path):
+        rid = str(row.get("id", f"line-{line_no}"))
+        items = row.get("rubric")
+        if not isinstance(items, list):
+            rows.append({"id": rid, "status": "failed", "attempts": 0, "quality": None,
+                         "error": f"{path}:{line_no}: field 'rubric': expected a list of {{title, description, weight}}"})
+            continue
+        quality = assess_rubric(items, row.get("reference_answer"), rid)
+        rows.append({"id": rid, "status": "accepted" if quality["ok"] else "failed", "attempts": 0, "quality": quality, "error": None})
+    if out_dir is not None:
+        write_quality_report(rows, out_dir, title=f"Rubric quality report: {Path(path).name}")
+    return {"summary": file_report(rows), "rubrics": rows}
