@@ -201,6 +201,9 @@ def rubrics_generate(
     cache: Path = typer.Option(None, "--cache", help="SQLite cache of model answers (default: <out>/cache.sqlite)"),
     max_attempts: int = typer.Option(None, "--max-attempts", help="generations per question in all, regenerations included"),
     max_concurrency: int = typer.Option(None, "--max-concurrency"),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="longest answer asked of the model"),
+    timeout: float = typer.Option(None, "--timeout", help="seconds per request"),
+    max_retries: int = typer.Option(None, "--max-retries", help="re-asks within one attempt (errors, unparseable answers)"),
     limit: int = typer.Option(None, "--limit", help="only the first N questions"),
     config: Path = typer.Option(None, "--config", "-c", help="run configuration whose rubrics: section gives the defaults"),
     set_: list[str] = SetOpt,
@@ -213,10 +216,13 @@ def rubrics_generate(
         from heartgrpo.config import ConfigError
         from heartgrpo.data.rubric_gen import RubricGenSettings, generate_rubrics
 
+        if set_ and config is None:
+            raise ConfigError("--set needs --config (the file whose keys it overrides)")
         base = (_load(config, set_).rubrics if config else None)
         values = base.model_dump() if base is not None else {}
         given = {"model": model, "base_url": base_url, "api_key_env": api_key_env, "cache": cache,
-                 "max_attempts": max_attempts, "max_concurrency": max_concurrency}
+                 "max_attempts": max_attempts, "max_concurrency": max_concurrency, "max_tokens": max_tokens, "timeout": timeout,
+                 "max_retries": max_retries}
         values.update({k: v for k, v in given.items() if v is not None})
         if not values.get("model"):
             raise ConfigError("rubrics generate needs --model (or a config with a rubrics: {model: ...} section)")
