@@ -175,9 +175,11 @@ def test_conversation_input_and_bad_rows(tmp_path, monkeypatch):
     good = tmp_path / "hb.jsonl"
     good.write_text(json.dumps({"prompt_id": conv["prompt_id"], "prompt": conv["prompt"]}) + "\n")
     with LoopbackServer(lambda req, i: Reply(rubric_json())) as server:
-        result = _generate(server.base_url, good, tmp_path / "out")
+        result = _generate(server.base_url, good, tmp_path / "out", "--config", str(SAMPLE.parents[2] / "configs" / "cpu-demo.yaml"),
+                           "--set", "rubrics.max_tokens=999")
         assert result.exit_code == 0, result.output
         assert "No reference answer is given" in prompt_of(server.requests[0])
+        assert server.requests[0]["max_tokens"] == 999 and server.requests[0]["model"] == "loopback"
     (record,) = _rows(tmp_path / "out" / "records.jsonl")
     assert record["id"] == conv["prompt_id"] and record["prompt"] == [{"role": m["role"], "content": m["content"]} for m in conv["prompt"]]
     bad = tmp_path / "bad.jsonl"

@@ -214,7 +214,7 @@ def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path
     """
     from heartgrpo.asyncs import run_sync
 
-    if settings is None:
+    if settings is None or not settings.model:
         raise ValueError("rubric generation needs an endpoint: a rubrics: {model, base_url, ...} config section "
                          "or RubricGenSettings(model=..., base_url=...)")
     qs = read_questions(questions) if not isinstance(questions, list) else questions

@@ -45,6 +45,7 @@ class RubricGenSettings(LLMSettings):
     attempt for transport errors and unparseable answers.
     """
 
+    model: str | None = None  # type: ignore[assignment]  # may come from the command line instead
     max_attempts: int = Field(3, ge=1)
     temperature: float = Field(0.3, ge=0)
     max_tokens: int = Field(2048, gt=0)
