@@ -145,10 +145,13 @@ class RubricStore:
             handle.flush()
 
     def add(self, rar_row: dict[str, Any], record: dict[str, Any], entry: dict[str, Any]) -> None:
-        """Append one accepted rubric (both formats) and its quality entry."""
+        """Append one accepted rubric's quality entry, then the rubric in both formats.
+
+        In this order a row counted done (in both rubric files) always has its entry.
+        """
+        self._append(self.log_path, entry)
         self._append(self.rar_path, rar_row)
         self._append(self.records_path, record)
-        self._append(self.log_path, entry)
         self.done.add(rar_row["id"])
         self.log[rar_row["id"]] = entry
 

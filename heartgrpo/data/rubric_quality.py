@@ -22,8 +22,10 @@ Essential item, a polarity error, a near-duplicate pair, or a failed validation
 
 Example:
     >>> q = assess_rubric([{"title": "t", "description": "Pitfall Criteria: Does not mention aspirin.", "weight": -1}])
-    >>> sorted(q["blocking"])
+    >>> sorted(q["blocking"])[1:]
     ['no essential item', 'pitfall written as avoidance: #0', 'too few items (1 < 7)']
+    >>> q["validation_error"]
+    "rubric, field 'rubrics': no criterion has positive points, so no score can be normalised"
 """
 
 from __future__ import annotations
