@@ -242,3 +242,42 @@ def test_config_key_puts_generated_rubrics_into_sft_and_grpo_data(tmp_path, monk
     for row in grpo:
         assert {c["criterion"] for c in row["rubrics"]} == {d.split(": ", 1)[1] for d in generated}
     assert f"RaR-Medicine source: {tmp_path / 'gen' / 'records.jsonl'}" in (tmp_path / "data" / "DATA_CARD.md").read_text()
+
+
+def test_a_killed_run_resumes_without_losing_or_repeating_rows(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    questions, texts = sample_questions(tmp_path)
+    out = tmp_path / "out"
+    responder = Scripted(texts, {})
+
+    def slow(request: dict, index: int) -> Reply:
+        reply = responder(request, index)
+        reply.delay = 0.4
+        return reply
+
+    root = Path(__file__).resolve().parents[1]
+    with LoopbackServer(slow) as server:
+        cmd = [sys.executable, "-c", "from heartgrpo.cli import app; app()", "rubrics", "generate", "--input", str(questions),
+               "--out", str(out), "--model", "loopback", "--base-url", server.base_url, "--max-concurrency", "1"]
+        env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "test"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "records.jsonl").is_file() and len(_rows(out / "records.jsonl")) >= 2:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done_before = {r["id"] for r in _rows(out / "records.jsonl")}
+        assert 2 <= len(done_before) < 8
+        asked_before = sum(responder.calls.values())
+        resumed = _generate(server.base_url, questions, out)
+    assert resumed.exit_code == 0, resumed.output
+    ids = [r["id"] for r in _rows(out / "records.jsonl")]
+    assert sorted(ids) == [f"v{i}" for i in range(8)] and len(ids) == len(set(ids))
+    assert sum(responder.calls.values()) - asked_before <= 8 - len(done_before)   # done rows not asked again
