@@ -38,7 +38,7 @@ from heartgrpo.data.llm import ChatClient, SqliteCache
 from heartgrpo.data.records import make_record, user_text
 from heartgrpo.data.rubric_io import Question, RubricStore, read_questions
 from heartgrpo.data.rubric_parse import parse_rubric_answer
-from heartgrpo.data.rubric_quality import assess_rubric, write_quality_report
+from heartgrpo.data.rubric_quality import assess_rubric, file_report, write_quality_report
 from heartgrpo.data.settings import RubricGenSettings
 from heartgrpo.judge.prompts.render import fence, render_conversation
 from heartgrpo.retry import is_retryable
@@ -230,8 +230,6 @@ def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path
     entries = [store.log[i] for i in store.done if i in store.log] + [o.entry() for o in failed]
     entries.sort(key=lambda e: order.get(e["id"], len(order)))
     report = write_quality_report(entries, store.dir, title=f"Rubric quality report: {store.dir.name}")
-    from heartgrpo.data.rubric_quality import file_report
-
     summary = file_report(entries)
     return GenerationResult(
         out_dir=store.dir, n_questions=len(qs), n_skipped_done=len(qs) - len(todo),
