@@ -83,9 +83,12 @@ def _run(fn, *args: Any) -> Any:
 
 
 @app.command()
-def prep(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = VerboseOpt) -> None:
+def prep(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = VerboseOpt,
+         healthbench: str = typer.Option(None, "--healthbench", help="a local HealthBench JSONL path or its published URL (sets data.healthbench)")) -> None:
     """Build the SFT, GRPO and eval datasets (and the data card)."""
     _setup(verbose)
+    if healthbench:
+        set_ = [*(set_ or []), f"data.healthbench={healthbench}"]
 
     def go() -> None:
         from heartgrpo.train.pipeline import stage_prep

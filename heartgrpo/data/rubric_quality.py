@@ -8,8 +8,10 @@ Per rubric, :func:`assess_rubric` reports (every check is a transparent rule, no
   ``tvd = 0.5 * sum_c |share_c - rar_c|``;
 * ``near_duplicates``: item pairs whose content-word stems overlap with Jaccard >= 0.7
   (the stems of :class:`heartgrpo.judge.LexicalJudge`);
-* ``polarity``: a pitfall written as an avoidance ("Does not ...", "Avoids ...": "true" would
-  then mean good behaviour), or a positive item written as a mistake ("Fails to ...");
+* ``polarity``: a pitfall written as an avoidance ("Does not suggest ...", "Avoids ...": "true"
+  would then mean good behaviour; :func:`heartgrpo.rubrics.is_avoidance_pitfall`, which leaves
+  omission forms such as "Does not mention red flags" alone), or a positive item written as a
+  mistake ("Fails to ...");
 * ``ungrounded`` (only with a reference answer): positive items of which under 25% of the
   content stems occur in the reference (a lexical proxy; pitfalls are exempt, they name errors);
 * ``uncheckable``: items a grader cannot decide from the answer alone (the patient's later
@@ -21,7 +23,7 @@ Essential item, a polarity error, a near-duplicate pair, or a failed validation
 (:func:`heartgrpo.rubrics.parse_rar_rubric`). The rest are ``warnings``.
 
 Example:
-    >>> q = assess_rubric([{"title": "t", "description": "Pitfall Criteria: Does not mention aspirin.", "weight": -1}])
+    >>> q = assess_rubric([{"title": "t", "description": "Pitfall Criteria: Does not recommend aspirin.", "weight": -1}])
     >>> sorted(q["blocking"])[1:]
     ['no essential item', 'pitfall written as avoidance: #0', 'too few items (1 < 7)']
     >>> q["validation_error"]
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.judge.offline import _content_stems
-from heartgrpo.rubrics import CATEGORIES, RubricError, parse_rar_rubric
+from heartgrpo.rubrics import CATEGORIES, RubricError, is_avoidance_pitfall, parse_rar_rubric
 
 __all__ = [
     "MAX_ITEMS",
@@ -58,8 +60,6 @@ NEAR_DUPLICATE_JACCARD = 0.7
 GROUNDED_SHARE = 0.25
 MIX_TVD_WARN = 0.35
 
-_AVOIDANCE = re.compile(
-    r"^(does\s+not|doesn't|do\s+not|don't|did\s+not|never|avoids?|refrains?\s+from|correctly\s+avoids)\b", re.IGNORECASE)
 _MISTAKE = re.compile(r"^(fails?\s+to|incorrectly|wrongly|falsely|omits|neglects)\b", re.IGNORECASE)
 _UNCHECKABLE = re.compile(
     r"\b(the\s+(patient|user)\s+(later|eventually|subsequently|then|will|follows?|adheres?|recovers?|improves?)|"
@@ -133,7 +133,7 @@ def assess_rubric(items: Sequence[Mapping[str, Any]], reference_answer: str | No
     if near:
         blocking.append("near-duplicate items: " + ", ".join(f"#{d['a']}~#{d['b']}" for d in near))
     polarity = [i for i, (c, t) in enumerate(zip(cats, texts))
-                if (c == "pitfall" and _AVOIDANCE.match(t)) or (c != "pitfall" and _MISTAKE.match(t))]
+                if (c == "pitfall" and is_avoidance_pitfall(t)) or (c != "pitfall" and _MISTAKE.match(t))]
     for i in polarity:
         kind = "pitfall written as avoidance" if cats[i] == "pitfall" else "positive item written as a mistake"
         blocking.append(f"{kind}: #{i}")
