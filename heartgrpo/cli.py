@@ -46,6 +46,10 @@ def _load(config: Path, overrides: list[str] | None):
 
 
 def _summary(title: str, rows: list[tuple[str, Any]]) -> None:
+    from heartgrpo.train.distributed import is_main_process
+
+    if not is_main_process():  # under accelerate launch: one summary, from the main process
+        return
     width = max(len(k) for k, _ in rows) if rows else 0
     typer.secho(f"\n== {title} ==", bold=True)
     for key, value in rows:
