@@ -23,7 +23,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from heartgrpo.data.settings import DataSettings
+from heartgrpo.data.settings import DataSettings, RubricGenSettings
 from heartgrpo.eval.settings import EvalSettings
 
 __all__ = [
@@ -323,6 +323,8 @@ class RunConfig(_Section):
     reward: RewardSettings = Field(default_factory=RewardSettings)
     judge: JudgeSettings = Field(default_factory=lambda: JudgeSettings(kind="approximate"))
     data: DataSettings = Field(default_factory=DataSettings)
+    #: the endpoint of `heartgrpo rubrics generate` (None: give --model/--base-url on the command line)
+    rubrics: RubricGenSettings | None = None
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)

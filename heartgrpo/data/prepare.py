@@ -134,8 +134,14 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     bad = {"on_bad_row": settings.on_bad_row, "report": report}
     rar_source, record_source, hb_source, meta_source = _sources(settings)
 
-    loaded = load_rar_medicine(rar_source, settings.splits, hub_ids=settings.hub_ids, record_source=record_source,
-                               avoidance_pitfalls=settings.rar_avoidance_pitfalls, **bad)
+    if settings.generated_rubrics is not None:  # rubrics written by `heartgrpo rubrics generate`
+        from heartgrpo.data.rubric_io import load_generated_records
+
+        loaded = load_generated_records(settings.generated_rubrics, settings.splits)
+        rar_source, record_source = settings.generated_rubrics, "generated"
+    else:
+        loaded = load_rar_medicine(rar_source, settings.splits, hub_ids=settings.hub_ids, record_source=record_source,
+                                   avoidance_pitfalls=settings.rar_avoidance_pitfalls, **bad)
     counts: dict[str, int] = {f"rar_{s}_loaded": len(v) for s, v in loaded.items()}
     heart = _heart_filter(loaded, settings)
     counts.update({f"rar_{s}_heart": len(v) for s, v in heart.items()})

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from heartgrpo.data.rar import RAR_HUB_IDS, RAR_SPLITS
 
-__all__ = ["DataSettings", "LLMSettings"]
+__all__ = ["DataSettings", "LLMSettings", "RubricGenSettings"]
 
 
 class LLMSettings(BaseModel):
@@ -34,6 +34,22 @@ class LLMSettings(BaseModel):
     max_concurrency: int = Field(8, ge=1)
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0)
+
+
+class RubricGenSettings(LLMSettings):
+    """The endpoint that writes rubrics, and how hard to try (the ``rubrics:`` config section;
+    :mod:`heartgrpo.data.rubric_gen`).
+
+    ``max_attempts``: generations per question in all (the first plus regenerations after a
+    failed quality check); ``max_retries`` (from :class:`LLMSettings`) are re-asks *within* one
+    attempt for transport errors and unparseable answers.
+    """
+
+    model: str | None = None  # type: ignore[assignment]  # may come from the command line instead
+    max_attempts: int = Field(3, ge=1)
+    temperature: float = Field(0.3, ge=0)
+    max_tokens: int = Field(2048, gt=0)
+    timeout: float = Field(120.0, gt=0)
 
 
 class DataSettings(BaseModel):
@@ -71,6 +87,8 @@ class DataSettings(BaseModel):
 
     # augmentation and contamination
     augment_reasoning: LLMSettings | None = Field(None, description="write missing reasoning traces with this model")
+    generated_rubrics: Path | None = Field(
+        None, description="records.jsonl of `heartgrpo rubrics generate`: replaces RaR-Medicine as the SFT/GRPO source")
     contamination_check: bool = True
     contamination_ngram: int = Field(8, ge=1)
     contamination_threshold: float = Field(0.5, gt=0.0, le=1.0)
