@@ -8,6 +8,9 @@ receive it. Checkpoints every ``grpo.save_steps``; ``resume=True`` continues fro
 checkpoint with the same data order (TRL's sampler is seeded by ``seed`` and the Trainer skips
 the batches already seen). When the judge fails every verdict for longer than
 ``judge.max_down_seconds`` training stops with a checkpoint and :class:`JudgeUnavailableError`.
+On an older TRL (the Colab/Kaggle pin 0.22.2) :mod:`heartgrpo.train.trl_compat` keeps the same
+behaviour: no prompt cut at 512 tokens, a completion without any reward neutral instead of a
+reward of 0, and the reward functions' per-criterion metrics in the log.
 
     >>> result = run_grpo(cfg, adapter=Path("runs/cpu-demo/sft/adapter"))   # doctest: +SKIP
     >>> result.steps  # doctest: +SKIP

@@ -14,6 +14,9 @@ completions whose every reward     1.6        makes them neutral itself
 is ``None`` left out of the group             (:func:`neutralize_unscorable`)
 ================================  =========  ==============================================
 
+(Unsloth 2026.10.7, whose GRPO trainer is TRL's with patches, keys its own handling of unscorable
+completions on the same TRL 1.6.0, and still calls ``_calculate_rewards``, where the fill happens.)
+
 Before 1.6, TRL sums the weighted rewards with ``nansum`` and takes the plain group mean and std,
 so a completion the judge could not grade would train as a real reward of 0. Here such a
 completion gets, per reward function, the mean of its group's scored completions: its reward
