@@ -50,6 +50,21 @@ def test_version_gates():
     assert not trl_passes_log_metric((0, 22)) and trl_passes_log_metric((1, 0))
 
 
+def test_grpo_config_never_keeps_trls_512_token_prompt_cap(tmp_path: Path):
+    from trl import GRPOConfig
+
+    from heartgrpo.train.trl_config import build_grpo_config, config_fields
+
+    cfg = config_from_dict({"name": "c", "output_dir": str(tmp_path), "model": {"name_or_path": "m", "backend": "hf"},
+                            "grpo": {"num_generations": 2, "per_device_train_batch_size": 2}})
+    default, capped = (build_grpo_config(cfg, tmp_path, on_cuda=False, max_prompt_length=n) for n in (None, 777))
+    if "max_prompt_length" in config_fields(GRPOConfig):  # TRL < 0.28: its own default is 512
+        assert GRPOConfig.__dataclass_fields__["max_prompt_length"].default == 512
+        assert default.max_prompt_length is None and capped.max_prompt_length == 777
+    else:
+        assert not hasattr(default, "max_prompt_length") and TRL >= (0, 28)
+
+
 # --- the real trainer --------------------------------------------------------------------------
 
 def _long_row() -> dict:
