@@ -65,8 +65,7 @@ $(COLAB_STAMP): pyproject.toml $(T4_STACK)/common.txt $(T4_STACK)/no-deps.txt
 	@echo "CPU build of torch $(TORCH_VERSION) in $(COLAB_VENV)"
 	@$(COLAB_PIP) install -q --no-index --no-deps torch==$(TORCH_VERSION) 2>/dev/null \
 	  || $(COLAB_PIP) install -q torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple
-	$(COLAB_PIP) install -q 'setuptools>=68' wheel
-	$(COLAB_PIP) install -q torch==$(TORCH_VERSION) -r $(T4_STACK)/common.txt
+	$(COLAB_PIP) install -q torch==$(TORCH_VERSION) 'setuptools>=68' wheel -r $(T4_STACK)/common.txt
 	$(COLAB_PIP) install -q --no-deps -r $(T4_STACK)/no-deps.txt
 	$(COLAB_PIP) install -q --no-deps --no-build-isolation -e .
 	$(COLAB_PIP) install -q torch==$(TORCH_VERSION) -c $(T4_STACK)/common.txt -c $(T4_STACK)/no-deps.txt \
