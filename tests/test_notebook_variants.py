@@ -119,3 +119,17 @@ def test_kaggle_cell_is_its_own_not_a_copy():
     assert "Internet" in kaggle and "urlopen" in kaggle  # Kaggle notebooks start offline
     assert 'CUDA_VISIBLE_DEVICES", "0"' in kaggle          # "GPU T4 x2": one process, one GPU
     assert colab.replace("COLAB", "KAGGLE") != kaggle
+
+
+def test_t4_stack_installs_every_runtime_dependency_of_the_package():
+    """heartgrpo goes in with --no-deps there, so the stack files must name each of its dependencies."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    def norm(name):
+        return name.lower().replace("-", "_")
+
+    deps = {norm(Requirement(d).name) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    stack = {norm(Requirement(r).name) for step in mv.STACK_STEPS for r in mv.requirements(mv.STACK_DIR / step["file"])}
+    assert deps <= stack, f"add to notebooks/t4-stack/common.txt: {sorted(deps - stack)}"
