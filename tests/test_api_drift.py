@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from t4_stack import t4_stack_mismatch
 
 from heartgrpo.config import load_config
 from heartgrpo.train.backend import _lora_config_kwargs
@@ -26,6 +27,8 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 #: spellings for TRL < 0.20 / < 0.28, sent on purpose so Colab's TRL 0.22 also gets them
 LEGACY = {"SFTConfig": {"max_seq_length"}, "GRPOConfig": set()}
+#: arguments TRL 0.22.2 (the Colab/Kaggle pin) does not have yet: filter_kwargs drops them there, logged
+NEWER_THAN_T4_TRL = {"vllm_importance_sampling_correction"}
 
 
 @pytest.mark.parametrize("on_cuda", [False, True])
@@ -39,7 +42,7 @@ def test_trl_config_keywords_are_accepted_by_pinned_trl(path, on_cuda, tmp_path)
         (GRPOConfig, grpo_kwargs(GRPOConfig, cfg, tmp_path, on_cuda=on_cuda, bf16_supported=on_cuda, reward_weights=[1.0])),
     ):
         fields = config_fields(cls)
-        unknown = set(kwargs) - fields - LEGACY[cls.__name__]
+        unknown = set(kwargs) - fields - LEGACY[cls.__name__] - (NEWER_THAN_T4_TRL if t4_stack_mismatch() is None else set())
         assert not unknown, f"{path.name}: {cls.__name__} of the installed TRL rejects {sorted(unknown)}"
         assert not (LEGACY[cls.__name__] & fields), "a legacy spelling is a real field again: drop it from LEGACY"
 

@@ -34,6 +34,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served_tiny_qwen3(tiny_qwen3, tmp_path_factory):
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) < 5:
+        pytest.skip(f"`transformers serve MODEL --host --port --device` is the transformers 5 command; "
+                    f"this is transformers {transformers.__version__} (the Colab/Kaggle pin)")
     exe = Path(sys.executable).parent / "transformers"
     if not exe.exists():
         exe = Path(shutil.which("transformers") or "transformers")

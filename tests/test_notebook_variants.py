@@ -62,3 +62,74 @@ def test_missing_tag_is_a_clear_error():
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None}]}
     with pytest.raises(ValueError, match="tagged 'install'"):
         mv.make_variant(nb, "colab", "x.ipynb")
+
+
+ML_PACKAGES = {"torch", "torchvision", "torchaudio", "xformers", "transformers", "trl", "vllm", "triton", "unsloth",
+               "unsloth_zoo", "bitsandbytes", "peft", "datasets", "accelerate", "torchao"}
+
+
+def _pip_specs(source: str) -> list[tuple[str, str]]:
+    """(block, requirement) for every quoted requirement of a ``%pip install`` line; block is the
+    ``if`` line the install sits under ('' at top level)."""
+    import re
+
+    out, block = [], ""
+    for line in source.splitlines():
+        if line.startswith("if "):
+            block = line
+        elif line and not line.startswith(" "):
+            block = ""
+        if line.strip().startswith("%pip install"):
+            out += [(block, spec) for spec in re.findall(r'"([^"]+)"', line)]
+    return out
+
+
+@pytest.mark.parametrize("platform", sorted(mv.PLATFORMS))
+def test_install_cell_pins_the_ml_stack_and_bounds_the_rest(platform):
+    from packaging.requirements import Requirement
+
+    var = nbformat.read(ROOT / "notebooks" / platform / mv.NOTEBOOKS[0], as_version=4)
+    (install,) = _tagged(var, "install")
+    specs = _pip_specs(install.source)
+    reqs = {Requirement(s).name.lower().replace("-", "_"): Requirement(s) for _, s in specs}
+    assert ML_PACKAGES <= set(reqs), sorted(ML_PACKAGES - set(reqs))
+    for name, req in reqs.items():
+        ops = {s.operator for s in req.specifier}
+        if name in ML_PACKAGES:
+            assert ops == {"=="}, f"{platform}: {req} must be pinned exactly"
+        else:
+            assert ops & {"==", "<", "<=", "~="}, f"{platform}: {req} has no upper bound"
+    # the lists are the stack files' (one definition), GPU-only steps under the skip switch
+    for step in mv.STACK_STEPS:
+        for r in mv.requirements(mv.STACK_DIR / step["file"]):
+            (block,) = [b for b, s in specs if s == r]
+            assert ("not SKIP_GPU_INSTALL" in block) is step["gpu"], (r, block)
+    assert reqs["vllm"].specifier == Requirement("vllm==0.9.2").specifier  # V0 engine: a T4 is compute capability 7.5
+    assert reqs["triton"].specifier == Requirement("triton==3.2.0").specifier
+    assert reqs["openai"].specifier.contains("1.90.0") and not reqs["openai"].specifier.contains("3.0.0")
+    assert "httpx_aiohttp" in reqs  # the judge's aiohttp transport
+    assert '"--no-deps" ' not in install.source and '%pip install -q --no-deps "trl==0.22.2"' in install.source
+
+
+def test_kaggle_cell_is_its_own_not_a_copy():
+    colab, kaggle = (_tagged(nbformat.read(ROOT / "notebooks" / p / mv.NOTEBOOKS[0], as_version=4), "install")[0].source
+                     for p in ("colab", "kaggle"))
+    assert "COLAB_RELEASE_TAG" in colab and "KAGGLE_KERNEL_RUN_TYPE" not in colab
+    assert "KAGGLE_KERNEL_RUN_TYPE" in kaggle and "COLAB" not in kaggle
+    assert "Internet" in kaggle and "urlopen" in kaggle  # Kaggle notebooks start offline
+    assert 'CUDA_VISIBLE_DEVICES", "0"' in kaggle          # "GPU T4 x2": one process, one GPU
+    assert colab.replace("COLAB", "KAGGLE") != kaggle
+
+
+def test_t4_stack_installs_every_runtime_dependency_of_the_package():
+    """heartgrpo goes in with --no-deps there, so the stack files must name each of its dependencies."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    def norm(name):
+        return name.lower().replace("-", "_")
+
+    deps = {norm(Requirement(d).name) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    stack = {norm(Requirement(r).name) for step in mv.STACK_STEPS for r in mv.requirements(mv.STACK_DIR / step["file"])}
+    assert deps <= stack, f"add to notebooks/t4-stack/common.txt: {sorted(deps - stack)}"

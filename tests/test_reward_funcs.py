@@ -44,10 +44,13 @@ def call(f, **kw):
 
 
 def test_name_and_async_detection():
+    from heartgrpo.train.trl_compat import package_version
+
     f = make_reward_func(KeywordJudge(), "complexity")
     assert f.__name__ == "rubric_complexity"
-    assert trl_supports_async_rewards()  # the pinned TRL gathers async rewards
-    assert inspect.iscoroutinefunction(f)
+    # TRL >= 0.27 (the pinned 1.14.2) gathers async rewards; the Colab pin 0.22.2 does not
+    assert trl_supports_async_rewards() is (package_version("trl") >= (0, 27))
+    assert inspect.iscoroutinefunction(f) is trl_supports_async_rewards()
     assert not inspect.iscoroutinefunction(make_reward_func(KeywordJudge(), "hybrid", use_async=False))
     assert make_reward_func(KeywordJudge(), "binary", name="my_reward").__name__ == "my_reward"
 

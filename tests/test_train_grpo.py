@@ -78,6 +78,12 @@ def test_sft_then_grpo_with_rubric_rewards(tiny_qwen3: Path, tmp_path: Path) -> 
     for key in ("rewards/rubric_complexity/mean", "rewards/rubric_healthbench/std", "rewards/format_paper/mean",
                 "frac_reward_zero_std", "judge/shared_rate"):
         assert key in steps[0], key
+    # the reward functions' own metrics: through TRL's log_metric (TRL >= 1.0) or RewardMetricsCallback
+    for key in ("rubric_complexity/met_rate/essential", "rubric_healthbench/cache_hit_rate",
+                "rubric_healthbench/judge_failure_rate", "rubric_healthbench/unscorable_rate"):
+        assert all(key in s for s in steps), key
+    assert all(0.0 <= s["rubric_complexity/met_rate/essential"] <= 1.0 for s in steps)
+    assert steps[0]["rubric_healthbench/judge_failure_rate"] == 0.0
     assert (result.log_path.parent / "steps.csv").read_text().startswith("step,")
 
 

@@ -11,6 +11,11 @@ logged after the checkpoint step are dropped first, so the files never hold a st
 :class:`JudgeDownCallback` stops training, saving a checkpoint, once the judge has failed every
 verdict for longer than ``limit_s`` seconds; under several processes the longest down time of
 any rank decides, so every rank stops on the same step.
+
+:class:`RewardMetricsCallback` is for TRL < 1.0, which passes no ``log_metric`` to reward
+functions: it adds the mean of each metric the reward functions collected since the previous
+log (``<name>/met_rate/<category>``, ``<name>/judge_failure_rate``, ...) to the log record, the
+keys and means TRL >= 1.0 logs itself. Put it before :class:`StepLogCallback`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from heartgrpo.train.distributed import gather_across_ranks, max_across_ranks
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JudgeDownCallback", "StepLogCallback", "read_steps"]
+__all__ = ["JudgeDownCallback", "RewardMetricsCallback", "StepLogCallback", "read_steps"]
 
 
 def read_steps(path: Path) -> list[dict]:
@@ -161,3 +166,29 @@ class JudgeDownCallback(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+class RewardMetricsCallback(TrainerCallback):
+    """Log the means of the reward functions' ``pending_metrics`` (TRL < 1.0 passes no ``log_metric``).
+
+    >>> from collections import defaultdict
+    >>> def f(): ...
+    >>> f.pending_metrics = defaultdict(list, {"rubric_x/met_rate/essential": [0.5, 1.0]})
+    >>> class State: is_world_process_zero = True
+    >>> logs = {"loss": 0.1}
+    >>> RewardMetricsCallback([f]).on_log(None, State(), None, logs=logs)
+    >>> logs, dict(f.pending_metrics)
+    ({'loss': 0.1, 'rubric_x/met_rate/essential': 0.75}, {})
+    """
+
+    def __init__(self, reward_funcs: Any) -> None:
+        self.sinks = [s for s in (getattr(f, "pending_metrics", None) for f in reward_funcs) if s is not None]
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is None:
+            return
+        for sink in self.sinks:
+            for name, values in list(sink.items()):
+                if values and state.is_world_process_zero and name not in logs:
+                    logs[name] = sum(values) / len(values)
+            sink.clear()

@@ -11,6 +11,9 @@ and judges its own share of the completions (TRL computes rewards on each proces
 completions, then gathers them), all through the one SQLite verdict cache; only the main process
 writes the step log, ``run_config.yaml`` and ``log_history.json`` (see docs/scaling.md). When the judge fails every verdict for longer than
 ``judge.max_down_seconds`` training stops with a checkpoint and :class:`JudgeUnavailableError`.
+On an older TRL (the Colab/Kaggle pin 0.22.2) :mod:`heartgrpo.train.trl_compat` keeps the same
+behaviour: no prompt cut at 512 tokens, a completion without any reward neutral instead of a
+reward of 0, and the reward functions' per-criterion metrics in the log.
 
     >>> result = run_grpo(cfg, adapter=Path("runs/cpu-demo/sft/adapter"))   # doctest: +SKIP
     >>> result.steps  # doctest: +SKIP
@@ -195,7 +198,7 @@ def run_grpo(
 def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, reward_funcs: Any, reward_weights: Any,
               callbacks: Sequence[Any], resume: bool, t0: float) -> GRPOResult:
     from heartgrpo.train.backend import load_for_training, vllm_sampling_params
-    from heartgrpo.train.callbacks import JudgeDownCallback, StepLogCallback
+    from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
 
     data = grpo_rows(rows)
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
@@ -211,14 +214,26 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    from heartgrpo.train.trl_compat import (
+        TRL_DROPS_MAX_PROMPT_LENGTH,
+        longest_prompt_tokens,
+        neutral_unscorable_trainer_class,
+        package_version,
+        trl_passes_log_metric,
+    )
     from heartgrpo.train.trl_config import build_grpo_config
 
     out = cfg.grpo_dir
     sampling = vllm_sampling_params(cfg, loaded.tokenizer) if loaded.backend == "unsloth" and cfg.model.fast_inference else None
-    args = build_grpo_config(cfg, out, reward_weights=weights, vllm_sampling_params=sampling, on_cuda=loaded.on_cuda)
+    prompt_cap = None
+    if package_version("trl") < TRL_DROPS_MAX_PROMPT_LENGTH:  # TRL would cut prompts past 512 tokens
+        prompt_cap = longest_prompt_tokens([r["prompt"] for r in data], loaded.tokenizer)
+        log.info("max_prompt_length = %d tokens (the longest prompt): no prompt is cut", prompt_cap)
+    args = build_grpo_config(cfg, out, reward_weights=weights, vllm_sampling_params=sampling, on_cuda=loaded.on_cuda,
+                             max_prompt_length=prompt_cap)
     step_log = StepLogCallback(out, guarded, jsonl=cfg.logging.jsonl, csv_file=cfg.logging.csv)
     down = JudgeDownCallback(guarded, cfg.judge.max_down_seconds)
-    trainer = resumable_trainer_class(GRPOTrainer)(
+    trainer = neutral_unscorable_trainer_class(resumable_trainer_class(GRPOTrainer))(
         model=loaded.model,
         reward_funcs=funcs,
         args=args,
@@ -227,6 +242,8 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
         callbacks=[down, *callbacks],
     )
     trainer.callback_handler.callbacks.insert(0, step_log)  # before TensorBoard/W&B: they see the judge keys
+    if not trl_passes_log_metric():  # TRL < 1.0: the reward functions' metrics reach the log this way
+        trainer.callback_handler.callbacks.insert(0, RewardMetricsCallback(funcs))
     ckpt = last_checkpoint(out) if resume else None
     if resume and ckpt is None:
         log.info("resume asked but %s holds no checkpoint: starting from step 0", out)

@@ -66,6 +66,7 @@ def train_tokenizer(texts: Iterable[str] = (), vocab_size: int = 512):
         bos_token=None,
         unk_token=None,
         additional_special_tokens=["<|im_start|>"],
+        model_input_names=["input_ids", "attention_mask"],  # no token_type_ids (transformers 4.x adds them)
     )
     fast.chat_template = CHATML_TEMPLATE
     return fast

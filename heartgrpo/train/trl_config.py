@@ -8,6 +8,8 @@ in one place:
 
 - ``warmup_ratio`` -> ``warmup_steps`` as a float below 1 (transformers >= 5 dropped the ratio);
 - ``max_prompt_length`` does not exist from TRL 0.28 on: long prompts are filtered in data prep.
+  Below 0.28 it defaults to 512 and cuts longer prompts from the left, so it is always passed:
+  ``None`` (nothing cut) unless the caller gives a cap (``run_grpo`` gives the longest prompt).
 
     >>> @dataclasses.dataclass
     ... class Old:
@@ -135,7 +137,8 @@ def sft_kwargs(config_cls: type, cfg: RunConfig, output_dir: Path, *, on_cuda: b
 
 
 def grpo_kwargs(
-    config_cls: type, cfg: RunConfig, output_dir: Path, *, on_cuda: bool, bf16_supported: bool = False, reward_weights: list[float] | None = None, vllm_sampling_params: Any = None
+    config_cls: type, cfg: RunConfig, output_dir: Path, *, on_cuda: bool, bf16_supported: bool = False, reward_weights: list[float] | None = None, vllm_sampling_params: Any = None,
+    max_prompt_length: int | None = None,
 ) -> dict[str, Any]:
     """All GRPO keyword arguments before filtering (exposed for tests and docs)."""
     g: GRPOSettings = cfg.grpo
@@ -173,6 +176,8 @@ def grpo_kwargs(
             kwargs["vllm_gpu_memory_utilization"] = g.vllm_gpu_memory_utilization
     if vllm_sampling_params is not None:
         kwargs["vllm_sampling_params"] = vllm_sampling_params  # Unsloth's config field
+    if "max_prompt_length" in config_fields(config_cls):  # TRL < 0.28: its default 512 cuts prompts
+        kwargs["max_prompt_length"] = max_prompt_length
     kwargs.update(g.trl_extra)
     return kwargs
 
@@ -193,12 +198,14 @@ def build_grpo_config(
     vllm_sampling_params: Any = None,
     config_cls: type | None = None,
     on_cuda: bool | None = None,
+    max_prompt_length: int | None = None,
 ):
     """A ``GRPOConfig`` (or ``config_cls``) from the run configuration."""
     if config_cls is None:
         from trl import GRPOConfig as config_cls  # noqa: N813
     cuda, bf16_ok = _cuda_flags(on_cuda)
     kwargs = grpo_kwargs(
-        config_cls, cfg, output_dir, on_cuda=cuda, bf16_supported=bf16_ok, reward_weights=reward_weights, vllm_sampling_params=vllm_sampling_params
+        config_cls, cfg, output_dir, on_cuda=cuda, bf16_supported=bf16_ok, reward_weights=reward_weights, vllm_sampling_params=vllm_sampling_params,
+        max_prompt_length=max_prompt_length,
     )
     return config_cls(**filter_kwargs(config_cls, kwargs))
