@@ -54,6 +54,7 @@ def race_config(model_path: Path, out: Path, seed: int, *, strategy: str = "heal
     overrides: dict[str, Any] = {
         "name": f"race-{strategy}-{scale}-s{seed}", "seed": seed, "output_dir": str(out),
         "model.name_or_path": str(model_path), "model.max_seq_length": 128,
+        "lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"],
         "sft.enabled": True, "sft.max_length": 128, "sft.save_steps": 100_000, "sft.logging_steps": 10,
         "grpo.max_steps": steps, "grpo.save_steps": 100_000, "grpo.logging_steps": 1, "grpo.scale_rewards": scale,
         "reward.strategies": [{"name": strategy}], "logging.csv": False,

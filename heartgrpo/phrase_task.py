@@ -311,8 +311,13 @@ def phrase_tokenizer():
     return fast
 
 
-def build_phrase_model(out_dir: str | Path, *, hidden_size: int = 64, num_layers: int = 2, seed: int = 0) -> Path:
-    """Save a tiny random Qwen3 over :func:`phrase_tokenizer` in ``out_dir`` (reused when present)."""
+def build_phrase_model(out_dir: str | Path, *, hidden_size: int = 64, num_layers: int = 2, seed: int = 0,
+                       head_std: float = 0.15) -> Path:
+    """Save a tiny random Qwen3 over :func:`phrase_tokenizer` in ``out_dir`` (reused when present).
+
+    The output head is untied from the embeddings and drawn with std ``head_std``: with the
+    usual 0.02 and a final RMS norm, logits of a hidden-64 model cannot leave a near-uniform
+    range, so neither SFT nor GRPO could make the policy confident."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -324,11 +329,13 @@ def build_phrase_model(out_dir: str | Path, *, hidden_size: int = 64, num_layers
     config = Qwen3Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, head_dim=hidden_size // 4,
-        max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=256, tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
     )
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config)
+    with torch.no_grad():
+        model.lm_head.weight.normal_(0.0, head_std)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
