@@ -58,7 +58,8 @@ def race_config(model_path: Path, out: Path, seed: int, *, strategy: str = "heal
         "sft.enabled": True, "sft.max_length": 128, "sft.save_steps": 100_000, "sft.logging_steps": 10,
         "grpo.max_steps": steps, "grpo.save_steps": 100_000, "grpo.logging_steps": 1, "grpo.scale_rewards": scale,
         "reward.strategies": [{"name": strategy}], "logging.csv": False,
-        "sft.trl_extra": {"disable_tqdm": True}, "grpo.trl_extra": {"disable_tqdm": True},
+        "sft.trl_extra": {"disable_tqdm": True, "loss_type": "nll"},  # TRL: chunked_nll refuses a LoRA lm_head
+        "grpo.trl_extra": {"disable_tqdm": True},
     }
     overrides.update({f"grpo.{k}": v for k, v in g.items()})
     overrides.update({f"sft.{k}": v for k, v in s.items()})
@@ -276,7 +277,7 @@ def render(summary: dict, sim: dict, meta: dict) -> str:
     min_p = 2 / 2 ** n_seeds
     return f"""## Strategy race (real GRPO, exact rubric task)
 
-Command: `{meta['command']}` ({meta['seconds']:.0f} s on {os.cpu_count()} CPU cores{meta['note']}).
+Command: `{meta['command']}` ({meta['seconds']:.0f} s{' summed over ' + str(meta['processes']) + ' processes run side by side' if meta.get('processes', 1) > 1 else ''} on {os.cpu_count()} CPU cores{meta['note']}).
 Code: `benchmarks/strategy_race.py`; task and exact checkers in `heartgrpo/phrase_task.py`;
 statistics in `heartgrpo/eval/trend.py`. Raw results: `runs/bench/strategy_race/results.json`.
 
@@ -347,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.6, help="held-out score for steps-to-threshold")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md (results.json only)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="start no further seed once this many seconds have passed (the doc says what was left out)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="write the doc section from the saved results.json (complete seeds only) without training")
+    parser.add_argument("--run-dir", type=Path, default=None, help=f"where runs and results.json go (default {RUN_DIR.relative_to(ROOT)})")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="with --render-only: also read the results.json of these run directories (e.g. one per scale)")
     args = parser.parse_args(argv)
     quick = quick_mode(args.quick)
     logging.basicConfig(level=logging.WARNING)
@@ -363,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     scales = args.scales or (["group"] if quick else list(SCALES))
     every = args.eval_every or (2 if quick else 10)
     sft_steps = args.sft_steps or (4 if quick else SFT["max_steps"])
-    run_dir = QUICK_RUN_DIR if quick else RUN_DIR
+    run_dir = args.run_dir or (QUICK_RUN_DIR if quick else RUN_DIR)
 
     model_path = build_phrase_model(run_dir / "phrase-qwen3")
     from heartgrpo.train.backend import load_tokenizer
@@ -374,7 +382,34 @@ def main(argv: list[str] | None = None) -> int:
     if quick:
         held = held[:8]
     runs: list[dict] = []
-    for seed in seeds:
+    saved = run_dir / "results.json"
+    skipped: list[int] = []
+    if args.render_only:
+        data = json.loads(saved.read_text())
+        runs, t0 = data["runs"], time.perf_counter() - data["meta"]["seconds"]
+        for other in args.merge or []:
+            more = json.loads((other / "results.json").read_text())
+            runs += more["runs"]
+            t0 -= more["meta"]["seconds"]
+        per_seed = {s: {(r["scale"], r["strategy"]) for r in runs if r["seed"] == s} for s in {r["seed"] for r in runs}}
+        full = max(len(v) for v in per_seed.values())
+        seeds = sorted(s for s, v in per_seed.items() if len(v) == full)
+        skipped = sorted(s for s, v in per_seed.items() if len(v) < full)
+        runs = [r for r in runs if r["seed"] in seeds]
+        steps, every = data["meta"]["steps"], data["meta"]["every"]
+        scales = [s for s in SCALES if any(r["scale"] == s for r in runs)]
+        args.steps, args.seeds, args.scales, args.strategies = steps, len(seeds), None, None
+        if len(scales) < len(SCALES):
+            args.scales = scales
+        strategies_run = sorted({r["strategy"] for r in runs}, key=STRATEGIES.index)
+        if len(strategies_run) < len(STRATEGIES):
+            args.strategies = strategies_run
+        args.eval_every, args.sft_steps = every, data["meta"]["sft_steps"]
+        sft_steps = data["meta"]["sft_steps"]
+    for seed in [] if args.render_only else seeds:
+        if args.budget_s is not None and runs and time.perf_counter() - t0 > args.budget_s:
+            skipped.append(seed)
+            continue
         adapter = run_sft_for_seed(model_path, run_dir, seed, train_prompts, sft_steps)
         for scale in scales:
             for strategy in strategies:
@@ -382,6 +417,11 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(r)
                 print(f"{scale:5s} {strategy:18s} seed {seed}: held-out {r['curve'][0][1]:.3f} -> {r['curve'][-1][1]:.3f}, "
                       f"zero-std {sum(r['zero_std']) / max(1, len(r['zero_std'])):.2f}, {r['seconds']:.1f} s", flush=True)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                saved.write_text(json.dumps({"meta": {"seconds": time.perf_counter() - t0, "steps": steps, "every": every,
+                                                      "sft_steps": sft_steps}, "runs": runs}, default=str))
+    if skipped:
+        seeds = [s for s in seeds if s not in skipped]
     summary = summarize(runs, args.threshold)
     sim = simulated_zero_std(train, [0.3, 0.5, 0.7], GRPO["num_generations"], n_groups=60 if quick else 200)
     sizes = sorted(len(r["rubrics"]) for r in train + held)
@@ -393,8 +433,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd = "python -m benchmarks.strategy_race " + " ".join(extra) + (" --quick" if quick else "")
     meta = {"command": cmd, "seconds": time.perf_counter() - t0, "n_train": len(train), "n_held": len(held),
             "rubric_sizes": f"{sizes[0]}-{sizes[-1]}", "vocab": len(tokenizer), "sft_steps": sft_steps, "steps": steps,
-            "grpo": GRPO, "seeds": seeds, "every": every, "n_seeds": len(seeds),
+            "grpo": GRPO, "seeds": seeds, "every": every, "n_seeds": len(seeds), "processes": 1 + len(args.merge or []),
             "note": "; quick run: smoke-test sizes, numbers mean nothing" if quick else ""}
+    if skipped:
+        meta["note"] += f"; seeds {skipped} left out: the run stopped before they were complete"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "results.json").write_text(json.dumps({"meta": meta, "runs": runs, "summary": summary,
                                                       "simulated": {str(k): v for k, v in sim.items()}}, indent=1, default=str))
