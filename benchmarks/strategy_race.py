@@ -9,7 +9,8 @@ by a short SFT on random answers (the format, none of the rules; one SFT per see
 every strategy of that seed), then trained by TRL's GRPOTrainer through
 :func:`heartgrpo.train.grpo.run_grpo` with each strategy, the same budget and the same seeds,
 under ``scale_rewards="group"`` and ``"batch"``. Every ``--eval-every`` steps a callback scores
-greedy answers to held-out prompts (HealthBench formula, exact verdicts).
+answers sampled (temperature 1, fixed seed) for held-out prompts (HealthBench formula, exact
+verdicts).
 
 Writes ``runs/bench/strategy_race/results.json``, the ``strategy_race`` section of
 docs/benchmarks.md and ``docs/figures/strategy_race.png``. ``--quick``: 2 strategies, 2 seeds,
@@ -39,7 +40,7 @@ STRATEGIES = ("binary", "healthbench", "rar_explicit", "hybrid", "complexity", "
 SCALES = ("group", "batch")
 HELD_OUT = 40
 #: GRPO settings of the race (the rest from configs/cpu-demo.yaml)
-GRPO = {"learning_rate": 1e-2, "num_generations": 6, "per_device_train_batch_size": 12, "max_completion_length": 20,
+GRPO = {"learning_rate": 3e-3, "num_generations": 6, "per_device_train_batch_size": 12, "max_completion_length": 20,
         "warmup_ratio": 0.0, "lr_scheduler_type": "constant", "temperature": 1.0, "min_p": None, "beta": 0.0}
 SFT = {"learning_rate": 5e-3, "per_device_train_batch_size": 16, "max_steps": 80}
 log = logging.getLogger("benchmarks.strategy_race")
@@ -73,8 +74,15 @@ def sft_rows(prompts: Sequence[list[dict]], n: int, seed: int) -> list[dict]:
             for p in (rng.choice(list(prompts)) for _ in range(n))]
 
 
-def held_out_scores(model: Any, tokenizer: Any, rows: Sequence[dict], max_new_tokens: int) -> list[float]:
-    """HealthBench-formula score of one greedy answer per row (exact verdicts)."""
+#: held-out answers per prompt, sampled at temperature 1 (the policy GRPO trains), with this seed
+HELD_OUT_SAMPLES = 2
+HELD_OUT_SEED = 1234
+
+
+def held_out_scores(model: Any, tokenizer: Any, rows: Sequence[dict], max_new_tokens: int,
+                    samples: int = HELD_OUT_SAMPLES, seed: int = HELD_OUT_SEED) -> list[float]:
+    """Per row, the mean HealthBench-formula score (exact verdicts) of ``samples`` answers drawn
+    at temperature 1 with a fixed seed; the training RNG state is left untouched."""
     import torch
 
     from heartgrpo.eval.metrics import example_score
@@ -83,16 +91,19 @@ def held_out_scores(model: Any, tokenizer: Any, rows: Sequence[dict], max_new_to
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        out = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                             num_return_sequences=samples, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.eos_token_id)
     if was_training:
         model.train()
     answers = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     scores = []
-    for r, a in zip(rows, answers):
-        s = example_score([c["points"] for c in r["rubrics"]], check(r["prompt"], a, r["rubrics"]))
-        scores.append(float(s))
+    for i, r in enumerate(rows):
+        points = [c["points"] for c in r["rubrics"]]
+        per = [example_score(points, check(r["prompt"], a, r["rubrics"])) for a in answers[i * samples:(i + 1) * samples]]
+        scores.append(sum(per) / len(per))
     return scores
 
 
@@ -297,8 +308,9 @@ GRPO (TRL `GRPOTrainer` through `heartgrpo.train.grpo.run_grpo`): {meta['steps']
 {meta['grpo']['num_generations']} generations per prompt, {meta['grpo']['per_device_train_batch_size'] // meta['grpo']['num_generations']} prompts per step, lr {meta['grpo']['learning_rate']:g} (constant), temperature 1.0,
 beta 0, loss `dapo`, completions of at most {meta['grpo']['max_completion_length']} phrases; every strategy with the same seeds
 {meta['seeds']} (same SFT start and data order per seed), under `scale_rewards="group"` and
-`"batch"`. Held-out score: one greedy answer per held-out prompt every {meta['every']} steps, HealthBench
-formula (mean clipped to [0, 1]) with exact verdicts. Cells: mean over seeds with a 95%
+`"batch"`. Held-out score every {meta['every']} steps: {HELD_OUT_SAMPLES} answers per held-out prompt sampled at temperature 1
+(the policy GRPO trains; fixed sampling seed, so every run and step is scored on the same draws of
+randomness), HealthBench formula (mean clipped to [0, 1]) with exact verdicts. Cells: mean over seeds with a 95%
 t-interval. Steps to threshold: median over the seeds that reached a held-out score of
 {summary['threshold']} (checked every {meta['every']} steps). Zero-std share: TRL's `frac_reward_zero_std` (share of
 groups whose rewards are all equal), averaged over the first 20% of steps and over the whole run.

@@ -82,3 +82,23 @@ def test_report_states_whether_the_training_reward_rose():
     flat = [{"step": i, "reward": 0.3 if i % 2 else 0.5} for i in range(1, 13)]
     assert "did not change measurably" in trend_text(flat)
     assert trend_text(rows[:3]) is None
+
+
+def test_results_table_carries_training_notes_and_the_demo_says_what_the_judge_rewards():
+    from heartgrpo.eval.results_table import render_results_table
+    from heartgrpo.judge import LexicalJudge
+    from heartgrpo.train.judging import GuardedJudge
+    from heartgrpo.train.pipeline import judge_note
+
+    text = render_results_table([], generated="now", notes=["GRPO log `steps`: the training reward rose."])
+    assert "## Training\n\nGRPO log `steps`: the training reward rose." in text
+    assert "## Training" not in render_results_table([], generated="now")
+    assert "word overlap" in judge_note(GuardedJudge(LexicalJudge()))
+
+    class Verifier:
+        approximate = True
+        rewards_description = "It rewards what a logistic regression learnt."
+
+    assert judge_note(Verifier()) == "It rewards what a logistic regression learnt."
+    Verifier.rewards_description = None
+    assert "Verifier is approximate" in judge_note(Verifier())

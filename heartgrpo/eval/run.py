@@ -149,5 +149,8 @@ def report(
     paths = write_report(summaries, out_dir, comparisons=comparisons, grpo_logs=logs, agreement=agreement,
                          title=title, notes=notes)
     if results_md is not None:
-        paths["results_md"] = write_results_table(summaries, results_md)
+        from heartgrpo.eval.report import trend_text
+
+        trends = [f"GRPO log `{name}`: {text}" for name, rows in logs.items() if (text := trend_text(rows))]
+        paths["results_md"] = write_results_table(summaries, results_md, notes=[*trends, *notes])
     return paths
