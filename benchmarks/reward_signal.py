@@ -183,6 +183,9 @@ def race_section(simulated: dict, path: Path | None = None) -> str:
         return (f"No strategy-race results found (`{RACE_RESULTS}`; written by "
                 "`python -m benchmarks --only strategy_race`).")
     data = json.loads(path.read_text())
+    if "summary" not in data:
+        return (f"`{RACE_RESULTS}` holds the runs of a strategy race that has not finished (no summary yet); "
+                "rerun this study once it has.")
     table = data["summary"]["table"]
     sim_race = {float(k): v for k, v in data.get("simulated", {}).items()}
     rows = []

@@ -77,3 +77,23 @@ def test_a_two_step_race_run_trains_and_scores_held_out_prompts(tmp_path):
     assert all(0.0 <= v <= 1.0 for _, v in r["curve"]) and len(r["zero_std"]) == 2
     cfg_text = (tmp_path / "batch-criterion_variance-s0" / "grpo" / "run_config.yaml").read_text()
     assert "scale_rewards: batch" in cfg_text and "criterion_variance" in cfg_text
+
+
+def test_reward_signal_part_c_reads_a_finished_race_and_names_an_unfinished_one(tmp_path):
+    import json
+
+    from benchmarks.reward_signal import race_section
+
+    sims = {name: [0.1, 0.2] for name in race.STRATEGIES}
+    assert "no strategy-race results" in race_section(sims, tmp_path / "missing.json").lower()
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"meta": {"seconds": 1}, "runs": []}))
+    assert "has not finished" in race_section(sims, partial)
+    summary = race.summarize(_runs(), threshold=0.5)
+    meta = {"command": "python -m benchmarks --only strategy_race", "steps": 20, "seeds": [0, 1, 2, 3, 4],
+            "grpo": race.GRPO}
+    done = tmp_path / "results.json"
+    done.write_text(json.dumps({"meta": meta, "summary": summary, "simulated": {"0.5": {n: 0.25 for n in race.STRATEGIES}}},
+                               default=list))
+    text = race_section(sims, done)
+    assert "| binary | 0.150 [" in text and "| 0.250 | 0.900 | 0.900 | n/a | n/a |" in text
