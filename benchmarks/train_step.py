@@ -109,10 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "### GPU",
         "",
-        "Pending a GPU run: no GPU was available where these figures were produced, so there are no GPU numbers "
-        "here yet. The intended measurement is a few GRPO steps of the `hf` and `unsloth` backends (without vLLM) "
-        "on Qwen3 architectures built from config with random weights (Qwen3-1.7B and Qwen3-14B shapes, 4-bit "
-        "where bitsandbytes is present), recording step time, tokens/s and peak GPU memory, with the device named.",
+        "No GPU figures were taken: no GPU was available where these figures were produced. On a GPU, `heartgrpo "
+        "doctor --run --config configs/qwen3-14b-rtx6000pro.yaml` trains 3 SFT + 3 GRPO steps with the configured "
+        "backend (`unsloth` with vLLM `fast_inference`, 4-bit) on random weights of the config's architecture (its "
+        "`config.json` from the Hugging Face cache, 2 layers) and writes seconds and peak GPU memory per phase, "
+        "with the GPU named, to `runs/qwen3-14b-rtx6000pro/doctor/doctor.md`. The other rows: add `--set "
+        "model.fast_inference=false --set grpo.use_vllm=false` (`unsloth` without vLLM), then also `--set "
+        "model.backend=hf` (`hf`, 4-bit) and `--set model.load_in_4bit=false` (`hf`, bf16); `--set "
+        "model.name_or_path=unsloth/Qwen3-1.7B-Base` for the 1.7B shape.",
     ])
     path = write_section("train_step", body)
     print(f"wrote {path}")

@@ -2,7 +2,8 @@
 
 Every command is a thin wrapper over :mod:`heartgrpo.train.pipeline` and ends with a
 one-screen summary. ``--set grpo.max_steps=2`` overrides a config key (validated like the file).
-Exit codes: 0 ok, 2 bad configuration or input, 3 judge unavailable (checkpoint kept).
+Exit codes: 0 ok, 2 bad configuration or input, 3 judge unavailable (checkpoint kept);
+``doctor``: 4 no CUDA GPU for a GPU config, 5 problems found (see :mod:`heartgrpo.doctor`).
 """
 
 from __future__ import annotations
@@ -119,10 +120,11 @@ def grpo(config: Path = ConfigOpt, resume: bool = typer.Option(False, "--resume"
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.train.callbacks import read_steps
         from heartgrpo.train.pipeline import stage_grpo
 
         r = stage_grpo(_load(config, set_), resume=resume)
+        from heartgrpo.train.callbacks import read_steps  # after training: it imports transformers, which must follow Unsloth
+
         steps = read_steps(r.log_path)
         last = steps[-1] if steps else {}
         rows = [("adapter", r.adapter_dir), ("steps", r.steps), ("resumed from", r.resumed_from or "—"), ("step log", r.log_path)]
@@ -187,6 +189,36 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
         rows += [(f"{k} seconds", f"{v:.1f}") for k, v in r.seconds.items()]
         rows += [("total seconds", f"{time.perf_counter() - t0:.1f}"), ("report", r.report.get("html")), ("report (markdown)", r.report.get("md"))]
         _summary("demo", rows)
+
+    _run(go)
+
+
+@app.command()
+def doctor(config: Path = ConfigOpt, run: bool = typer.Option(False, "--run", help="also train 3 SFT + 3 GRPO steps and check them"),
+           out: Path = typer.Option(None, "--out", help="report directory (default <output_dir>/doctor)"),
+           model: str = typer.Option(None, "--model", help="model for --run (default: the config's shapes or a tiny Qwen3)"),
+           set_: list[str] = SetOpt, verbose: bool = VerboseOpt) -> None:
+    """Will this machine run this config? Environment, pins, packages, memory estimate; --run trains briefly."""
+    _setup(verbose)
+
+    def go() -> None:
+        from heartgrpo.doctor import run_doctor
+
+        r = run_doctor(_load(config, set_), run=run, out_dir=out, model=model)
+        mem = r["memory"]
+        rows = [("status", f"{r['status']} (exit {r['exit_code']})"),
+                ("GPU", ", ".join(g["name"] for g in r["environment"]["gpus"]) or "no CUDA GPU")]
+        for key in ("target", "present"):
+            if key in mem:
+                e = mem[key]
+                verdict = "fits" if e["fits"] else "does not fit, because " + "; ".join(e["reasons"])
+                rows.append((f"memory on {e['card']} ({e['card_gib']:g} GiB)", f"peak {e['peak_gib']} GiB: {verdict}"))
+        rows += [("run check " + c["name"], ("ok  " if c["ok"] else "FAILED  ") + c["detail"]) for c in r.get("run", {}).get("checks", [])]
+        rows += [("problem", p) for p in r["problems"]]
+        rows += [("report", r["paths"]["md"]), ("report (json)", r["paths"]["json"])]
+        _summary("doctor", rows)
+        if r["exit_code"]:
+            raise typer.Exit(r["exit_code"])
 
     _run(go)
 

@@ -30,6 +30,7 @@ __all__ = [
     "ConfigError",
     "FormatRewardSettings",
     "GRPOSettings",
+    "HardwareSettings",
     "JudgeSettings",
     "LoggingSettings",
     "LoraSettings",
@@ -67,6 +68,8 @@ class ModelSettings(_Section):
     load_in_4bit: bool = False
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     fast_inference: bool = False
+    #: vLLM's share of the GPU: the evaluation engine's, and Unsloth's rollout engine's when
+    #: ``vllm_standby`` is off (with standby on, Unsloth sets its own: about 0.88 of a 96 GB card)
     gpu_memory_utilization: float = Field(0.6, gt=0, le=1)
     max_lora_rank: int | None = Field(None, gt=0)
     chat_template: str | None = None
@@ -152,7 +155,11 @@ class GRPOSettings(_TrainSettings):
     log_completions: bool = False
     #: colocated vLLM rollouts; needs a GPU (``model.fast_inference`` with Unsloth)
     use_vllm: bool = False
-    vllm_gpu_memory_utilization: float = Field(0.6, gt=0, le=1)
+    #: TRL's own colocated vLLM share; Unsloth never reads it (its engine is
+    #: ``model.gpu_memory_utilization``), so leave it unset with the unsloth backend
+    vllm_gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    #: importance-sampling correction of vLLM's log-probs: TRL defaults to True, Unsloth to False
+    vllm_importance_sampling_correction: bool = False
 
     @model_validator(mode="after")
     def _batch_fits_groups(self) -> GRPOSettings:
@@ -267,6 +274,13 @@ class LoggingSettings(_Section):
     wandb_project: str | None = None
 
 
+class HardwareSettings(_Section):
+    """The card a configuration is sized for (``heartgrpo doctor`` estimates memory for it)."""
+
+    gpu: str = "CPU"
+    memory_gb: float | None = Field(None, gt=0)
+
+
 class RunConfig(_Section):
     """A whole run. ``output_dir`` holds ``data/``, ``sft/``, ``grpo/``, ``eval/`` and ``report/``."""
 
@@ -282,6 +296,7 @@ class RunConfig(_Section):
     data: DataSettings = Field(default_factory=DataSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    hardware: HardwareSettings = Field(default_factory=HardwareSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator"]
+__all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator", "pick_backend"]
 
 Messages = list[dict[str, Any]]
 
@@ -136,8 +136,33 @@ class TransformersGenerator:
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
 
+def _chat_template(chat_template: str | None) -> str | None:
+    """A chat template given as a file path or as the template text itself."""
+    if not chat_template:
+        return None
+    path = Path(chat_template)
+    return path.read_text(encoding="utf-8") if len(chat_template) < 4096 and path.is_file() else chat_template
+
+
+def _adapter_rank(adapter: str | Path | None) -> int | None:
+    cfg = Path(adapter) / "adapter_config.json" if adapter else None
+    if cfg is None or not cfg.is_file():
+        return None
+    import json
+
+    return int(json.loads(cfg.read_text()).get("r") or 0) or None
+
+
 class VLLMGenerator:
-    """vLLM offline generation on a GPU, with an optional LoRA adapter (``LoRARequest``)."""
+    """vLLM offline generation on a GPU, with an optional LoRA adapter (a ``LoRARequest``).
+
+    The engine is the process's shared one (:func:`heartgrpo.eval.engines.shared_engine`): built
+    once with ``gpu_memory_utilization`` (the config's share), ``max_model_len`` (longest prompt +
+    ``max_new_tokens``) and ``max_lora_rank`` (the adapter's rank rounded up to one vLLM accepts;
+    vLLM's default 16 refuses a larger LoRA), and reused by the next stage with its own LoRA. The
+    chat template is the config's ``chat_template`` when given, else the adapter's tokenizer's
+    (saved with every adapter), else the model's.
+    """
 
     def __init__(
         self,
@@ -147,31 +172,47 @@ class VLLMGenerator:
         top_p: float = 1.0,
         max_new_tokens: int = 1024,
         seed: int = 0,
-        gpu_memory_utilization: float = 0.85,
+        gpu_memory_utilization: float = 0.6,
         max_model_len: int | None = None,
         chat_template_kwargs: dict[str, Any] | None = None,
+        chat_template: str | None = None,
+        max_lora_rank: int | None = None,
+        quantization: str | None = None,
+        build: Any = None,
     ) -> None:
-        from vllm import LLM, SamplingParams
+        from vllm import SamplingParams
 
-        kwargs: dict[str, Any] = {"gpu_memory_utilization": gpu_memory_utilization, "seed": seed}
-        if adapter:
-            kwargs.update(enable_lora=True)
-        if max_model_len:
-            kwargs.update(max_model_len=max_model_len)
-        self.llm = LLM(model=str(model), **kwargs)
+        from heartgrpo.eval import engines
+
+        rank = max_lora_rank or _adapter_rank(adapter) or (16 if adapter else None)
+        spec = engines.EngineSpec(
+            model=str(model),
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            max_lora_rank=engines.vllm_lora_rank(rank) if rank else None,
+            quantization=quantization,
+            seed=seed,
+        )
+        self.llm = engines.shared_engine(spec, build=build)
         self.params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
-        self.lora = None
-        if adapter:
-            from vllm.lora.request import LoRARequest
-
-            self.lora = LoRARequest("adapter", 1, str(adapter))
-        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.model_id = _model_id(model, adapter)
+        self.lora = engines.lora_request(adapter, self.model_id)
+        self.chat_template = _chat_template(chat_template) or self._tokenizer_template(adapter or model)
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.settings = generation_settings("vllm", temperature, top_p, max_new_tokens, seed,
                                             chat_template_kwargs=self.chat_template_kwargs)
         import torch
 
-        self.hardware = f"cuda: {torch.cuda.get_device_name()}"
+        self.hardware = f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cuda: (no device visible)"
+
+    @staticmethod
+    def _tokenizer_template(source: str | Path) -> str | None:
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(str(source)).chat_template
+        except (OSError, ValueError):  # no tokenizer files there: vLLM uses the model's own
+            return None
 
     def generate(self, prompts: Sequence[Messages]) -> list[str]:
         outs = self.llm.chat(
@@ -179,14 +220,14 @@ class VLLMGenerator:
             self.params,
             lora_request=self.lora,
             use_tqdm=False,
+            chat_template=self.chat_template,
             chat_template_kwargs=self.chat_template_kwargs or None,
         )
         return [o.outputs[0].text for o in outs]
 
 
-def local_generator(model: str | Path, adapter: str | Path | None = None, backend: str = "auto", **sampling: Any):
-    """A generator for a local model: vLLM when ``backend`` is ``vllm``, or ``auto`` on a CUDA
-    machine with vLLM installed; transformers otherwise."""
+def pick_backend(backend: str = "auto") -> str:
+    """``vllm`` or ``transformers``: ``auto`` is vLLM on a CUDA machine with vLLM installed."""
     if backend not in ("auto", "vllm", "transformers"):
         raise ValueError(f"backend must be auto, vllm or transformers, got {backend!r}")
     if backend == "auto":
@@ -197,8 +238,17 @@ def local_generator(model: str | Path, adapter: str | Path | None = None, backen
             import torch
 
             backend = "vllm" if torch.cuda.is_available() else "transformers"
-    cls = VLLMGenerator if backend == "vllm" else TransformersGenerator
-    return cls(model, adapter=adapter, **sampling)
+    return backend
+
+
+def local_generator(model: str | Path, adapter: str | Path | None = None, backend: str = "auto",
+                    vllm_options: dict[str, Any] | None = None, **sampling: Any):
+    """A generator for a local model: vLLM when ``backend`` is ``vllm``, or ``auto`` on a CUDA
+    machine with vLLM installed; transformers otherwise. ``vllm_options`` (engine sizes, chat
+    template, quantization) go to :class:`VLLMGenerator` only."""
+    if pick_backend(backend) == "vllm":
+        return VLLMGenerator(model, adapter=adapter, **sampling, **(vllm_options or {}))
+    return TransformersGenerator(model, adapter=adapter, **sampling)
 
 
 class OpenAIGenerator:

@@ -1,7 +1,10 @@
 """The backend seam: load a base model + LoRA for training with Unsloth or plain transformers.
 
-- ``unsloth``: GPU only. Unsloth is imported first (before trl/transformers/peft, which it
-  patches) and lazily, so nothing here imports it on a CPU machine.
+- ``unsloth``: GPU only. Unsloth is imported first (before torch/trl/transformers/peft, which it
+  patches) and lazily, so nothing here imports it on a CPU machine. ``UNSLOTH_VLLM_STANDBY`` is
+  set from ``model.vllm_standby`` *before* that import (:func:`unsloth_environment`): at import
+  unsloth_zoo turns on ``PYTORCH_ALLOC_CONF=expandable_segments:True`` unless standby is on, and
+  standby mode later refuses to start with it.
   ``FastLanguageModel.from_pretrained(model_name, max_seq_length, load_in_4bit, fast_inference,
   max_lora_rank, gpu_memory_utilization)`` then ``FastLanguageModel.get_peft_model(...)``;
   with ``fast_inference=True`` GRPO rollouts run in colocated vLLM with
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadedModel", "cuda_available", "import_backend_first", "load_for_training", "load_tokenizer", "resolve_backend", "vllm_sampling_params"]
+__all__ = ["LoadedModel", "cuda_available", "import_backend_first", "load_for_training", "load_tokenizer", "native_bf16", "resolve_backend",
+           "unsloth_environment", "vllm_sampling_params"]
 
 
 @dataclass
@@ -50,12 +54,33 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA GPU is visible, without importing torch (which must come after Unsloth):
+    the driver's ``/proc/driver/nvidia/gpus`` entries, or torch's answer once torch is imported."""
+    import sys
+
+    if "torch" in sys.modules:
+        return cuda_available()
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def native_bf16() -> bool:
+    """bf16 in hardware (compute capability >= 8.0). ``torch.cuda.is_bf16_supported()`` alone says
+    True on a T4 through emulation, so precision is always chosen with ``including_emulation=False``."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
+
+
 def resolve_backend(name: str, *, on_cuda: bool | None = None, unsloth_installed: bool | None = None) -> str:
     """``auto`` -> ``unsloth`` when CUDA and Unsloth are present, else ``hf``.
 
     An explicit ``unsloth`` without CUDA or without the package raises ``RuntimeError``.
     """
-    cuda = cuda_available() if on_cuda is None else on_cuda
+    cuda = nvidia_gpu_present() if on_cuda is None else on_cuda
     have = importlib.util.find_spec("unsloth") is not None if unsloth_installed is None else unsloth_installed
     if name == "auto":
         return "unsloth" if cuda and have else "hf"
@@ -70,12 +95,41 @@ def resolve_backend(name: str, *, on_cuda: bool | None = None, unsloth_installed
     raise ValueError(f"unknown backend {name!r}; expected unsloth, hf or auto")
 
 
-def import_backend_first(name: str) -> str:
-    """Resolve the backend and, for ``unsloth``, import it now, before anything pulls in
-    trl/transformers/peft (Unsloth patches them at import). Call this first in every entry point."""
+def unsloth_environment(standby: bool) -> dict[str, str]:
+    """Set ``UNSLOTH_VLLM_STANDBY`` for ``model.vllm_standby`` before Unsloth is imported; returns
+    what was set. Once Unsloth is imported the choice is made: a different value then raises
+    ``RuntimeError`` (restart the process / kernel), because unsloth_zoo reads it at import to
+    decide on ``expandable_segments``, which standby mode refuses.
+
+    >>> import os; os.environ.pop("UNSLOTH_VLLM_STANDBY", None) and None
+    >>> unsloth_environment(True)
+    {'UNSLOTH_VLLM_STANDBY': '1'}
+    """
+    import sys
+
+    want = "1" if standby else "0"
+    have = os.environ.get("UNSLOTH_VLLM_STANDBY")
+    if "unsloth" in sys.modules and (have or "0") != want:
+        raise RuntimeError(
+            f"unsloth was imported with UNSLOTH_VLLM_STANDBY={have or 'unset'}, but the config has model.vllm_standby: "
+            f"{str(standby).lower()}; restart the process (notebook: the kernel) and set UNSLOTH_VLLM_STANDBY={want} "
+            "before anything imports unsloth"
+        )
+    os.environ["UNSLOTH_VLLM_STANDBY"] = want
+    return {"UNSLOTH_VLLM_STANDBY": want}
+
+
+def import_backend_first(name: str, *, vllm_standby: bool = False) -> str:
+    """Resolve the backend and, for ``unsloth``, set its environment (:func:`unsloth_environment`)
+    and import it now, before anything pulls in torch/trl/transformers/peft (Unsloth patches them
+    at import). Call this first in every entry point."""
     chosen = resolve_backend(name)
-    if chosen == "unsloth":  # pragma: no cover - GPU only
+    if chosen == "unsloth":
+        unsloth_environment(vllm_standby)
         import unsloth  # noqa: F401
+
+        if not cuda_available():  # pragma: no cover - unsloth itself refuses a machine without an accelerator
+            raise RuntimeError("backend 'unsloth' needs a CUDA GPU; torch sees none")
     return chosen
 
 
@@ -85,7 +139,7 @@ def _torch_dtype(name: str, on_cuda: bool):
     if not on_cuda:
         return torch.float32  # CPU: float32 trains; bf16 on CPU is slow or unsupported in places
     if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16() else torch.float16
     return getattr(torch, name)
 
 
@@ -145,22 +199,37 @@ def _load_hf(cfg: RunConfig, model_path: str, adapter: Path | None, on_cuda: boo
     return LoadedModel(model, tok, "hf", on_cuda, model_path)
 
 
-def _load_unsloth(cfg: RunConfig, model_path: str, adapter: Path | None) -> LoadedModel:  # pragma: no cover - GPU only
-    if cfg.model.vllm_standby:
-        os.environ.setdefault("UNSLOTH_VLLM_STANDBY", "1")
+def unsloth_load_kwargs(cfg: RunConfig, model_path: str, *, fast_inference: bool) -> dict[str, Any]:
+    """``FastLanguageModel.from_pretrained`` keyword arguments. ``fast_inference`` is the caller's:
+    SFT never generates, so it loads without a vLLM engine (one would hold its GPU share unused).
+    ``dtype`` None lets Unsloth choose (bf16 where native, else fp16)."""
+    m = cfg.model
+    kwargs: dict[str, Any] = {
+        "model_name": model_path,
+        "max_seq_length": m.max_seq_length,
+        "load_in_4bit": m.load_in_4bit,
+        "fast_inference": fast_inference,
+        "max_lora_rank": m.max_lora_rank or cfg.lora.r,
+        "dtype": None if m.dtype == "auto" else m.dtype,
+    }
+    if fast_inference:
+        kwargs["gpu_memory_utilization"] = m.gpu_memory_utilization
+    return kwargs
+
+
+def _load_unsloth(cfg: RunConfig, model_path: str, adapter: Path | None, fast_inference: bool) -> LoadedModel:  # pragma: no cover - GPU only
+    unsloth_environment(cfg.model.vllm_standby)
     import unsloth  # noqa: F401  (must come before trl/transformers/peft)
+    import torch
     from unsloth import FastLanguageModel
 
     m = cfg.model
-    model, tok = FastLanguageModel.from_pretrained(
-        model_name=model_path,
-        max_seq_length=m.max_seq_length,
-        load_in_4bit=m.load_in_4bit,
-        fast_inference=m.fast_inference,
-        max_lora_rank=m.max_lora_rank or cfg.lora.r,
-        gpu_memory_utilization=m.gpu_memory_utilization,
-        dtype=None if m.dtype == "auto" else _torch_dtype(m.dtype, True),
-    )
+    kwargs = unsloth_load_kwargs(cfg, model_path, fast_inference=fast_inference)
+    if kwargs["dtype"] is not None:
+        kwargs["dtype"] = getattr(torch, kwargs["dtype"])
+    if fast_inference and m.vllm_standby:
+        log.info("vLLM standby: Unsloth chooses vLLM's GPU share itself; model.gpu_memory_utilization=%s is not used", m.gpu_memory_utilization)
+    model, tok = FastLanguageModel.from_pretrained(**kwargs)
     lora = _lora_config_kwargs(cfg)
     model = FastLanguageModel.get_peft_model(
         model,
@@ -190,15 +259,22 @@ def _load_unsloth(cfg: RunConfig, model_path: str, adapter: Path | None) -> Load
     return LoadedModel(model, tok, "unsloth", True, model_path)
 
 
-def load_for_training(cfg: RunConfig, adapter: Path | None = None, *, backend: str | None = None) -> LoadedModel:
-    """Base model from ``cfg.model`` with a trainable LoRA (fresh, or continued from ``adapter``)."""
+def load_for_training(cfg: RunConfig, adapter: Path | None = None, *, backend: str | None = None,
+                      fast_inference: bool | None = None) -> LoadedModel:
+    """Base model from ``cfg.model`` with a trainable LoRA (fresh, or continued from ``adapter``).
+
+    ``fast_inference`` (Unsloth only) defaults to ``cfg.model.fast_inference``; SFT passes False."""
     from heartgrpo.train.demo_model import resolve_model_path
+
+    from heartgrpo.eval.engines import shutdown_engine
 
     chosen = resolve_backend(backend or cfg.model.backend)
     model_path = resolve_model_path(cfg.model.name_or_path)
+    if shutdown_engine():  # an evaluation engine of an earlier stage: training needs its GPU share
+        log.info("shut down the evaluation vLLM engine before loading %s for training", model_path)
     log.info("loading %s with backend %s%s", model_path, chosen, f" + adapter {adapter}" if adapter else "")
     if chosen == "unsloth":
-        return _load_unsloth(cfg, model_path, adapter)
+        return _load_unsloth(cfg, model_path, adapter, cfg.model.fast_inference if fast_inference is None else fast_inference)
     return _load_hf(cfg, model_path, adapter, cuda_available())
 
 

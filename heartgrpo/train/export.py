@@ -5,6 +5,15 @@
 - ``unsloth`` backend: Unsloth's ``save_pretrained_merged(out, tokenizer,
   save_method="merged_16bit")`` on the model returned by its loader.
 
+The base is the 16-bit model. An adapter trained in 4-bit records Unsloth's pre-quantized repo
+(``unsloth/Qwen3-14B-Base-unsloth-bnb-4bit``) as its base; merging into that would give 4-bit
+weights again, so :func:`sixteen_bit_base` maps it back (pass the config's
+``model.name_or_path`` as ``base`` to be explicit). The saved ``config.json`` is checked: a
+``quantization_config`` there is an error.
+
+    >>> sixteen_bit_base("unsloth/Qwen3-14B-Base-unsloth-bnb-4bit"), sixteen_bit_base("unsloth/Qwen3-4B-Base-bnb-4bit")
+    ('unsloth/Qwen3-14B-Base', 'unsloth/Qwen3-4B-Base')
+
     >>> save_merged("runs/x/grpo/adapter", "runs/x/merged", base="Qwen/Qwen3-4B")   # doctest: +SKIP
 """
 
@@ -14,7 +23,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["save_merged"]
+__all__ = ["check_unquantized", "save_merged", "sixteen_bit_base"]
+
+#: suffixes of Unsloth's pre-quantized repositories (dynamic 4-bit first: it contains the other)
+_QUANT_SUFFIXES = ("-unsloth-bnb-4bit", "-bnb-4bit")
+
+
+def sixteen_bit_base(name: str) -> str:
+    """The 16-bit repository of an Unsloth bitsandbytes 4-bit one; other names unchanged."""
+    for suffix in _QUANT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def check_unquantized(model_dir: str | Path) -> Path:
+    """Raise ``ValueError`` when ``model_dir/config.json`` holds a ``quantization_config``."""
+    cfg = Path(model_dir) / "config.json"
+    if not cfg.is_file():
+        raise FileNotFoundError(f"{cfg}: no config.json was written")
+    quant = json.loads(cfg.read_text()).get("quantization_config")
+    if quant:
+        raise ValueError(f"{cfg}: the merged model is quantized ({quant.get('quant_method', quant)}); merge into the 16-bit base instead")
+    return Path(model_dir)
 
 
 def _base_of(adapter: Path) -> str:
@@ -37,17 +68,17 @@ def save_merged(adapter: str | Path, out_dir: str | Path, *, base: str | None = 
     out.mkdir(parents=True, exist_ok=True)
     if unsloth_model is not None:  # pragma: no cover - GPU only
         unsloth_model.save_pretrained_merged(str(out), tokenizer, save_method="merged_16bit")
-        return out
+        return check_unquantized(out)
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     adapter = Path(adapter)
-    base = base or _base_of(adapter)
+    base = sixteen_bit_base(base or _base_of(adapter))
     torch_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged.save_pretrained(str(out), safe_serialization=True)
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base
     (tokenizer or AutoTokenizer.from_pretrained(tok_src)).save_pretrained(str(out))
-    return out
+    return check_unquantized(out)

@@ -144,6 +144,20 @@ def resumable_trainer_class(base: type) -> type:
     return ResumableGRPOTrainer
 
 
+def _keep_rollout_engine(cfg: RunConfig, loaded: Any) -> None:
+    """Unsloth's vLLM engine (``fast_inference``) stays in this process: hold it as the process's
+    engine, so an evaluation after training generates on it instead of building a second one."""
+    llm = getattr(loaded.model, "vllm_engine", None)
+    if llm is None:
+        return
+    import dataclasses
+
+    from heartgrpo.eval import engines
+
+    spec = dataclasses.replace(engines.engine_spec_for(cfg, loaded.model_path), max_model_len=cfg.model.max_seq_length)
+    engines.adopt(llm, spec, owner="unsloth")
+
+
 def run_grpo(
     cfg: RunConfig,
     rows: Sequence[dict] | None = None,
@@ -160,7 +174,7 @@ def run_grpo(
     ``reward_funcs``/``reward_weights`` replace the configured rewards (tests, custom setups)."""
     from heartgrpo.train.backend import import_backend_first
 
-    import_backend_first(cfg.model.backend)  # Unsloth must be imported before trl/transformers/peft
+    import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # Unsloth before torch/trl/transformers/peft
     t0 = time.perf_counter()
     if rows is None:
         rows = load_jsonl(cfg.data_dir / "grpo.jsonl")
@@ -222,6 +236,7 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
     adapter_dir = out / "adapter"
     trainer.save_model(str(adapter_dir))
     loaded.tokenizer.save_pretrained(str(adapter_dir))
+    _keep_rollout_engine(cfg, loaded)
     return GRPOResult(
         adapter_dir=adapter_dir,
         steps=trainer.state.global_step,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DemoResult", "eval_dir_for", "run_demo", "stage_eval", "stage_grpo", "stage_prep", "stage_report", "stage_sft"]
+__all__ = ["DemoResult", "eval_dir_for", "run_demo", "stage_eval", "stage_generator", "stage_grpo", "stage_prep", "stage_report", "stage_sft"]
 
 #: eval stages: which adapter each one evaluates
 EVAL_STAGES = ("base", "sft", "grpo")
@@ -96,27 +96,40 @@ def _set_aside_stale(run_dir: Path, model_id: str) -> Path | None:
     return stale
 
 
+def stage_generator(cfg: RunConfig, stage: str = "grpo", *, records: str | Path | None = None, **sampling: Any) -> Any:
+    """The local generator for the ``stage`` model (base, or the sft/grpo adapter), sampling as
+    ``cfg.eval`` unless ``sampling`` overrides it. On vLLM it runs on the process's one engine
+    (:mod:`heartgrpo.eval.engines`), sized from the config: GPU share, LoRA rank, chat template,
+    and context = longest prompt of ``records`` (default: the eval split) + ``max_new_tokens``."""
+    from heartgrpo.eval.generators import local_generator, pick_backend
+    from heartgrpo.train.demo_model import resolve_model_path
+
+    if stage not in EVAL_STAGES:
+        raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
+    e = cfg.eval
+    options = {"temperature": e.temperature, "top_p": e.top_p, "max_new_tokens": e.max_new_tokens, "seed": e.generation_seed, **sampling}
+    model_path = resolve_model_path(cfg.model.name_or_path)
+    adapter = _adapter_for(cfg, stage)
+    vllm_options = None
+    if pick_backend("auto") == "vllm":  # pragma: no cover - GPU only
+        from heartgrpo.eval.engines import longest_prompt_tokens, vllm_options_for
+
+        records = records or e.records_path or cfg.data_dir / "eval.jsonl"
+        vllm_options = vllm_options_for(cfg, longest_prompt_tokens(records, adapter or model_path, cfg), options["max_new_tokens"])
+    return local_generator(model_path, adapter=adapter, backend="auto", vllm_options=vllm_options, **options)
+
+
 def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progress: bool = True) -> dict:
     """Generate answers for the eval subset with the ``stage`` model (base, sft or grpo adapter),
     grade them with the configured judge, save and return the summary."""
-    from heartgrpo.eval.generators import local_generator
     from heartgrpo.eval.run import evaluate
-    from heartgrpo.train.demo_model import resolve_model_path
     from heartgrpo.train.judging import judge_in_use
 
     if stage not in EVAL_STAGES:
         raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
     e = cfg.eval
     records = e.records_path or cfg.data_dir / "eval.jsonl"
-    generator = local_generator(
-        resolve_model_path(cfg.model.name_or_path),
-        adapter=_adapter_for(cfg, stage),
-        backend="auto",
-        temperature=e.temperature,
-        top_p=e.top_p,
-        max_new_tokens=e.max_new_tokens,
-        seed=e.generation_seed,
-    )
+    generator = stage_generator(cfg, stage, records=records)
     _set_aside_stale(eval_dir_for(cfg, stage), generator.model_id)
     with judge_in_use(cfg.judge, judge) as used:
         return evaluate(
@@ -173,6 +186,9 @@ class DemoResult:
 def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> DemoResult:
     """prep -> SFT -> eval (before GRPO) -> GRPO -> eval (after) -> report. ``on_stage(name)`` is
     called as each stage starts (the CLI prints it)."""
+    from heartgrpo.train.backend import import_backend_first
+
+    import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # before prep loads transformers
     from heartgrpo.train.judging import is_approximate, judge_in_use
 
     seconds: dict[str, float] = {}

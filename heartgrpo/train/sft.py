@@ -108,13 +108,13 @@ def run_sft(
     """Train the SFT warm start; ``rows`` default to ``<output_dir>/data/sft.jsonl``."""
     from heartgrpo.train.backend import import_backend_first, load_for_training
 
-    import_backend_first(cfg.model.backend)  # Unsloth must be imported before trl/transformers/peft
+    import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # Unsloth before torch/trl/transformers/peft
 
     t0 = time.perf_counter()
     if rows is None:
         rows = load_jsonl(cfg.data_dir / "sft.jsonl")
     examples = [sft_example(r) for r in rows]
-    loaded = load_for_training(cfg)
+    loaded = load_for_training(cfg, fast_inference=False)  # SFT never generates: no vLLM engine
     limit = int(cfg.sft.drop_longer_than * cfg.sft.max_length)
     examples, dropped = filter_by_length(examples, loaded.tokenizer, limit)
     if dropped:

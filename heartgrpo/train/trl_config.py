@@ -107,11 +107,15 @@ def _common_kwargs(config_cls: type, cfg: RunConfig, section: _TrainSettings, ou
     return kwargs
 
 
-def _cuda_flags() -> tuple[bool, bool]:
+def _cuda_flags(on_cuda: bool | None = None) -> tuple[bool, bool]:
+    """(on CUDA, native bf16): bf16 only where the hardware has it, never through emulation
+    (``is_bf16_supported()`` says True on a T4; :func:`heartgrpo.train.backend.native_bf16`)."""
     import torch
 
-    on_cuda = torch.cuda.is_available()
-    return on_cuda, bool(on_cuda and torch.cuda.is_bf16_supported())
+    from heartgrpo.train.backend import native_bf16
+
+    on_cuda = torch.cuda.is_available() if on_cuda is None else on_cuda
+    return on_cuda, bool(on_cuda and native_bf16())
 
 
 def sft_kwargs(config_cls: type, cfg: RunConfig, output_dir: Path, *, on_cuda: bool, bf16_supported: bool = False) -> dict[str, Any]:
@@ -157,9 +161,13 @@ def grpo_kwargs(
         remove_unused_columns=False,  # reward functions read the `rubrics` column
         use_vllm=g.use_vllm,
         reward_weights=reward_weights,
+        # TRL's default is True, Unsloth's False: always explicit, so the run config records it
+        vllm_importance_sampling_correction=g.vllm_importance_sampling_correction,
     )
     if g.use_vllm:
-        kwargs.update(vllm_mode="colocate", vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization)
+        kwargs["vllm_mode"] = "colocate"
+        if g.vllm_gpu_memory_utilization is not None:  # read by TRL's own vLLM only, never by Unsloth
+            kwargs["vllm_gpu_memory_utilization"] = g.vllm_gpu_memory_utilization
     if vllm_sampling_params is not None:
         kwargs["vllm_sampling_params"] = vllm_sampling_params  # Unsloth's config field
     kwargs.update(g.trl_extra)
@@ -170,7 +178,7 @@ def build_sft_config(cfg: RunConfig, output_dir: Path, *, config_cls: type | Non
     """An ``SFTConfig`` (or ``config_cls``) from the run configuration."""
     if config_cls is None:
         from trl import SFTConfig as config_cls  # noqa: N813
-    cuda, bf16_ok = _cuda_flags() if on_cuda is None else (on_cuda, on_cuda)
+    cuda, bf16_ok = _cuda_flags(on_cuda)
     return config_cls(**filter_kwargs(config_cls, sft_kwargs(config_cls, cfg, output_dir, on_cuda=cuda, bf16_supported=bf16_ok)))
 
 
@@ -186,7 +194,7 @@ def build_grpo_config(
     """A ``GRPOConfig`` (or ``config_cls``) from the run configuration."""
     if config_cls is None:
         from trl import GRPOConfig as config_cls  # noqa: N813
-    cuda, bf16_ok = _cuda_flags() if on_cuda is None else (on_cuda, on_cuda)
+    cuda, bf16_ok = _cuda_flags(on_cuda)
     kwargs = grpo_kwargs(
         config_cls, cfg, output_dir, on_cuda=cuda, bf16_supported=bf16_ok, reward_weights=reward_weights, vllm_sampling_params=vllm_sampling_params
     )
