@@ -194,7 +194,8 @@ def race_section(simulated: dict, path: Path | None = None) -> str:
         row += [f"{sim_race[0.5][name]:.3f}" if 0.5 in sim_race else "n/a"]
         for scale in ("group", "batch"):
             t = table.get(scale, {}).get(name)
-            row += ["n/a", "n/a"] if t is None else [fmt_ci(*t["zero_std_early_ci"]), fmt_ci(*t["zero_std_ci"])]
+            row += ["n/a", "n/a"] if t is None else [fmt_ci(m, max(0.0, lo), min(1.0, hi))
+                                                    for m, lo, hi in (t["zero_std_early_ci"], t["zero_std_ci"])]
         rows.append(row)
     meta = data["meta"]
     return (

@@ -261,7 +261,8 @@ def plot(runs: Sequence[dict], scales: Sequence[str], path: Path, threshold: flo
 
 
 def _ci(t: tuple[float, float, float] | None) -> str:
-    return "n/a" if t is None else fmt_ci(*t)
+    """``mean [low, high]`` with the interval clipped to [0, 1] (every race measure is a share or a score)."""
+    return "n/a" if t is None else fmt_ci(t[0], max(0.0, t[1]), min(1.0, t[2]))
 
 
 def render(summary: dict, sim: dict, meta: dict) -> str:
@@ -364,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="start no further seed once this many seconds have passed (the doc says what was left out)")
     parser.add_argument("--render-only", action="store_true",
                         help="write the doc section from the saved results.json (complete seeds only) without training")
+    parser.add_argument("--note", default="", help="a sentence added after the command in the doc (e.g. why a run was reduced)")
     parser.add_argument("--run-dir", type=Path, default=None, help=f"where runs and results.json go (default {RUN_DIR.relative_to(ROOT)})")
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
                         help="with --render-only: also read the results.json of these run directories (e.g. one per scale)")
@@ -449,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             "note": "; quick run: smoke-test sizes, numbers mean nothing" if quick else ""}
     if skipped:
         meta["note"] += f"; seeds {skipped} left out: the run stopped before they were complete"
+    if args.note:
+        meta["note"] += f"; {args.note.rstrip('.')}"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "results.json").write_text(json.dumps({"meta": meta, "runs": runs, "summary": summary,
                                                       "simulated": {str(k): v for k, v in sim.items()}}, indent=1, default=str))
