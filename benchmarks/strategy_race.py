@@ -365,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="start no further seed once this many seconds have passed (the doc says what was left out)")
     parser.add_argument("--render-only", action="store_true",
                         help="write the doc section from the saved results.json (complete seeds only) without training")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--note", default="", help="a sentence added after the command in the doc (e.g. why a run was reduced)")
     parser.add_argument("--run-dir", type=Path, default=None, help=f"where runs and results.json go (default {RUN_DIR.relative_to(ROOT)})")
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
@@ -380,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     steps = args.steps or (4 if quick else 100)
-    seeds = list(range(args.seeds or (2 if quick else 5)))
+    seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (2 if quick else 5))))
     strategies = args.strategies or (["binary", "healthbench"] if quick else list(STRATEGIES))
     scales = args.scales or (["group"] if quick else list(SCALES))
     every = args.eval_every or (2 if quick else 10)
@@ -405,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             more = json.loads((other / "results.json").read_text())
             runs += more["runs"]
             t0 -= more["meta"]["seconds"]
+        runs = list({(r["scale"], r["strategy"], r["seed"]): r for r in runs}.values())  # a rerun replaces its run
         per_seed = {s: {(r["scale"], r["strategy"]) for r in runs if r["seed"] == s} for s in {r["seed"] for r in runs}}
         full = max(len(v) for v in per_seed.values())
         seeds = sorted(s for s, v in per_seed.items() if len(v) == full)
