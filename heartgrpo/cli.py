@@ -46,6 +46,10 @@ def _load(config: Path, overrides: list[str] | None):
 
 
 def _summary(title: str, rows: list[tuple[str, Any]]) -> None:
+    from heartgrpo.train.distributed import is_main_process
+
+    if not is_main_process():  # under accelerate launch: one summary, from the main process
+        return
     width = max(len(k) for k, _ in rows) if rows else 0
     typer.secho(f"\n== {title} ==", bold=True)
     for key, value in rows:
@@ -83,9 +87,12 @@ def _run(fn, *args: Any) -> Any:
 
 
 @app.command()
-def prep(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = VerboseOpt) -> None:
+def prep(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = VerboseOpt,
+         healthbench: str = typer.Option(None, "--healthbench", help="a local HealthBench JSONL path or its published URL (sets data.healthbench)")) -> None:
     """Build the SFT, GRPO and eval datasets (and the data card)."""
     _setup(verbose)
+    if healthbench:
+        set_ = [*(set_ or []), f"data.healthbench={healthbench}"]
 
     def go() -> None:
         from heartgrpo.train.pipeline import stage_prep

@@ -160,6 +160,13 @@ class GRPOSettings(_TrainSettings):
     vllm_gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     #: importance-sampling correction of vLLM's log-probs: TRL defaults to True, Unsloth to False
     vllm_importance_sampling_correction: bool = False
+    #: ``colocate``: vLLM in the training process (Unsloth's fast_inference, or TRL's own on hf);
+    #: ``server``: a ``trl vllm-serve`` on other GPUs (hf backend), checked before the model loads
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_server_host: str = Field("127.0.0.1", min_length=1, pattern=r"^[A-Za-z0-9.:\[\]_-]+$")
+    vllm_server_port: int = Field(8000, ge=1, le=65535)
+    #: seconds TRL waits for the server to come up; the health check before training uses min(this, 10)
+    vllm_server_timeout: float = Field(240.0, gt=0)
 
     @model_validator(mode="after")
     def _batch_fits_groups(self) -> GRPOSettings:
@@ -241,7 +248,8 @@ class JudgeSettings(_Section):
 
     kind: Literal["openai", "approximate", "recorded"] = "openai"
     model: str | None = None
-    base_url: str | None = None
+    #: one URL, or a list of replicas of the same judge (least-busy routing, failover)
+    base_url: str | list[str] | None = None
     api_key_env: str = "OPENAI_API_KEY"
     mode: Literal["per_criterion", "batched"] = "per_criterion"
     temperature: float = Field(0.1, ge=0)
@@ -255,9 +263,16 @@ class JudgeSettings(_Section):
     #: share of a criterion's content words that must appear for the approximate judge to say "met"
     approximate_threshold: float = Field(0.5, gt=0, le=1)
     max_down_seconds: float = Field(600.0, gt=0)
+    #: optional limits for the whole run (shared out over judge workers and accelerate ranks)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    #: seconds a judge replica that failed is left out before it is tried again
+    replica_retry_after: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
     def _needs(self) -> JudgeSettings:
+        if isinstance(self.base_url, list) and (not self.base_url or len(set(self.base_url)) != len(self.base_url)):
+            raise ValueError(f"judge.base_url as a list needs distinct URLs, got {self.base_url!r}")
         if self.kind == "openai" and not self.model:
             raise ValueError("judge.kind 'openai' needs judge.model")
         if self.kind == "recorded" and self.recording is None:
@@ -303,8 +318,12 @@ class RunConfig(_Section):
         rank = self.model.max_lora_rank
         if rank is not None and rank < self.lora.r:
             raise ValueError(f"model.max_lora_rank ({rank}) is smaller than lora.r ({self.lora.r})")
-        if self.grpo.use_vllm and self.model.backend == "hf":
-            raise ValueError("grpo.use_vllm needs the unsloth backend (or a TRL vLLM server); set it to false for backend 'hf'")
+        if self.grpo.use_vllm and self.model.backend == "hf" and self.grpo.vllm_mode != "server":
+            raise ValueError("grpo.use_vllm with backend 'hf' needs grpo.vllm_mode 'server' (a trl vllm-serve); "
+                             "colocated vLLM runs with the unsloth backend")
+        if self.grpo.use_vllm and self.grpo.vllm_mode == "server" and self.model.backend != "hf":
+            raise ValueError("grpo.vllm_mode 'server' needs backend 'hf': Unsloth is single-GPU with colocated vLLM "
+                             "(model.fast_inference); multi-GPU runs use the hf backend")
         return self
 
     # run-directory layout, one place

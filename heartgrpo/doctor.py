@@ -6,6 +6,8 @@ The static report (always) holds:
   capability, native bf16 (``including_emulation=False``) and free memory;
 - the installed versions against the pins of ``pyproject.toml`` (core and the ``gpu`` extra);
 - the packages this config needs (for example ``vllm-bnb-plugin`` for 4-bit + ``fast_inference``);
+- with ``grpo.vllm_mode: server``, whether the ``trl vllm-serve`` server answers its health check
+  (:func:`heartgrpo.train.vllm_server.check_vllm_server`);
 - the memory estimate (:mod:`heartgrpo.doctor_memory`) for the config's target card
   (``hardware:``) and for the card present, each "fits" or "does not fit, because ...".
 
@@ -186,6 +188,9 @@ def static_report(cfg: RunConfig, env: dict[str, Any] | None = None) -> dict[str
     driver = env.get("driver")
     if env.get("torch_cuda", "") and str(env["torch_cuda"]).startswith("13") and driver and int(driver.split(".")[0]) < MIN_DRIVER_CUDA13:
         problems.append(f"NVIDIA driver {driver} is older than {MIN_DRIVER_CUDA13}, which the CUDA 13 wheels of torch/vLLM need")
+    server = _vllm_server(cfg)
+    if server is not None and not server["ok"]:
+        problems.append(f"grpo.vllm_mode server: the vLLM server at {server['url']} does not answer ({server['detail']})")
     memory = _memory(cfg, env)
     for where in ("target", "present"):
         est = memory.get(where)
@@ -197,7 +202,19 @@ def static_report(cfg: RunConfig, env: dict[str, Any] | None = None) -> dict[str
     else:
         status = "problems" if problems else "ok"
     return {"status": status, "exit_code": EXIT_CODES[status], "config": cfg.name, "needs_gpu": gpu_needed,
-            "environment": env, "pins": pins, "packages": packages, "memory": memory, "problems": problems}
+            "environment": env, "pins": pins, "packages": packages, "memory": memory, "problems": problems,
+            **({"vllm_server": server} if server is not None else {})}
+
+
+def _vllm_server(cfg: RunConfig) -> dict[str, Any] | None:
+    """The generation server's health check (``grpo.vllm_mode: server``), or None without one."""
+    if not (cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "server"):
+        return None
+    from heartgrpo.train.vllm_server import check_vllm_server
+
+    g = cfg.grpo
+    check = check_vllm_server(g.vllm_server_host, g.vllm_server_port, min(g.vllm_server_timeout, 10.0))
+    return {"ok": check.ok, "url": check.url, "detail": check.detail}
 
 
 def _estimate_md(name: str, est: dict[str, Any]) -> list[str]:
@@ -228,6 +245,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"| {p['package']} ({p['group']}) | {p['wanted']} | {p['installed'] or '—'} | {'—' if p['ok'] is None else p['ok']} |" for p in report["pins"]]
     lines += ["", "## Packages this config needs", "", "| package | why | installed |", "|---|---|---|"]
     lines += [f"| {p['package']} | {p['why']} | {p['installed'] or 'MISSING'} |" for p in report["packages"]]
+    if "vllm_server" in report:
+        v = report["vllm_server"]
+        lines += ["", "## Generation server (grpo.vllm_mode: server)", "", f"- {v['url']}: {'answers' if v['ok'] else 'DOES NOT ANSWER'} ({v['detail']})"]
     lines += ["", "## Memory estimate", ""]
     mem = report["memory"]
     if "error" in mem:

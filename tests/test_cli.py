@@ -82,3 +82,18 @@ def test_pipeline_commands_end_to_end(tiny_qwen3: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     html = (run / "report" / "report.html").read_text()
     assert "before GRPO (SFT)" in html and "after GRPO" in html and "approximate" in html
+
+
+def test_prep_takes_a_healthbench_path(tmp_path: Path, monkeypatch) -> None:
+    import heartgrpo.train.pipeline as pipeline
+
+    seen = {}
+
+    def fake_stage_prep(cfg):
+        seen["healthbench"] = cfg.data.healthbench
+        raise FileNotFoundError("stop here")
+
+    monkeypatch.setattr(pipeline, "stage_prep", fake_stage_prep)
+    cfg = Path(__file__).parent.parent / "configs" / "cpu-demo.yaml"
+    out = runner.invoke(app, ["prep", "--config", str(cfg), "--healthbench", str(tmp_path / "hard.jsonl")])
+    assert out.exit_code == 2 and seen["healthbench"] == str(tmp_path / "hard.jsonl")

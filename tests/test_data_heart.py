@@ -160,3 +160,20 @@ def test_llm_classifier_failure_is_loud_and_not_cached(tmp_path):
         with pytest.raises(RuntimeError, match="LLM heart classification failed"):
             clf.classify("Is heart failure curable?")
         assert len(server.requests) == 2 and len(clf.chat.cache) == 0
+
+
+def test_llm_second_stage_sees_only_lexicon_candidates_and_caches(tmp_path):
+    from heartgrpo.data.heart_llm import PROMPT_FILE, two_stage_labels
+
+    texts = ["My heart races at night", "Knee pain after running", "Vitals: BP 120/80. Rash on the arm.",
+             "PMH: hypertension. Now a sprained ankle, which brace?"]
+    replies = {texts[0]: _answer(True, "Heart Palpitations", ["heart races"]), texts[3]: _answer(False, None, [])}
+    with ChatServer(lambda body: replies[body["messages"][-1]["content"]]) as server:
+        clf = LLMHeartClassifier("m", base_url=server.base_url, cache=tmp_path / "c.sqlite", max_retries=0)
+        labels = two_stage_labels(texts, clf)
+        assert [lab.heart for lab in labels] == [True, False, False, False] and labels[0].theme == "Heart Palpitations"
+        assert sorted(r["messages"][-1]["content"] for r in server.requests) == sorted([texts[0], texts[3]])
+        system = server.requests[0]["messages"][0]["content"]
+        assert "in passing" in system and "Heart Failure" in system and "{themes}" in PROMPT_FILE.read_text()
+        clf2 = LLMHeartClassifier("m", base_url=server.base_url, cache=tmp_path / "c.sqlite", max_retries=0)
+        assert two_stage_labels(texts, clf2) == labels and len(server.requests) == 2  # decisions cached

@@ -191,3 +191,49 @@ def test_meta_eval_loader_validates_labels(tmp_path):
     report = BadRowReport()
     rows = load_healthbench_meta_eval(path, on_bad_row="skip", report=report)
     assert len(rows) == 1 and rows[0]["heart"] is True and rows[0]["binary_labels"] == [True, True] and len(report) == 1
+
+
+def test_rar_real_forms_are_counted_for_the_data_card(tmp_path, caplog):
+    import logging
+
+    from heartgrpo.data.rar import load_rar_medicine
+    from heartgrpo.data.stats import dataset_stats
+
+    rubric = [
+        {"title": "a", "description": "Esssential Criteria: Checks the troponin again after three hours.", "weight": 5},
+        {"title": "b", "description": "Importance Criteria: Asks when the chest pain started.", "weight": 3},
+        {"title": "c", "description": "Pitfall Criteria: Does not mention calling an ambulance.", "weight": -2},
+        {"title": "d", "description": "Pitfall Criteria: Does not suggest driving to hospital alone.", "weight": -2},
+    ]
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps({"question": "Chest pain and a raised troponin: what next?", "reference_answer": "Admit.",
+                                "rubric": rubric}) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="heartgrpo.data.rar"):
+        by_policy = {p: load_rar_medicine(path, ["train"], avoidance_pitfalls=p)["train"] for p in ("keep", "flip", "drop")}
+    assert "nonstandard category prefixes mapped: {'Esssential Criteria': 1, 'Importance Criteria': 1}" in caplog.text
+    stats = {p: dataset_stats(recs) for p, recs in by_policy.items()}
+    assert stats["keep"]["nonstandard_prefixes"] == {"Esssential Criteria": 1, "Importance Criteria": 1}
+    assert (stats["keep"]["avoidance_pitfalls"], stats["keep"]["flipped_pitfalls"], stats["keep"]["dropped_criteria"]) == (1, 0, 0)
+    assert (stats["flip"]["avoidance_pitfalls"], stats["flip"]["flipped_pitfalls"], stats["flip"]["dropped_criteria"]) == (1, 1, 0)
+    assert (stats["drop"]["avoidance_pitfalls"], stats["drop"]["dropped_criteria"]) == (0, 1)
+    assert [c["points"] for c in by_policy["flip"][0]["rubrics"]] == [5.0, 3.0, -2.0, 2.0]
+
+
+@pytest.mark.parametrize("rubrics,field,expected", [
+    ([], "rubrics", "rubric is empty"),
+    ([{"criterion": "Asks about onset", "points": float("nan"), "tags": []}], "points", "expected a finite number"),
+    ([{"criterion": "Gives a certain diagnosis", "points": -5, "tags": []}], "rubrics", "no criterion has positive points"),
+])
+def test_healthbench_unscorable_rubric_names_file_line_row_and_field(tmp_path, rubrics, field, expected):
+    good = hb_row("ok-1", ["My heart races at night."])
+    good["rubrics"].append(dict(good["rubrics"][0]))  # a repeated criterion is fine
+    bad = dict(hb_row("bad-2", ["Chest pain when I run."]), rubrics=rubrics)
+    path = tmp_path / "hb.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_healthbench(path)
+    message = str(err.value)
+    assert f"{path}:2" in message and "row 'bad-2'" in message and f"field '{field}'" in message and expected in message
+    report = BadRowReport()
+    records = load_healthbench(path, on_bad_row="skip", report=report)
+    assert [r["id"] for r in records] == ["ok-1"] and len(records[0]["rubrics"]) == 4 and len(report) == 1

@@ -146,3 +146,43 @@ def test_prepare_on_bundled_sample(tmp_path):
     assert result.counts["sft"] > 0 and result.counts["grpo"] > 0 and result.counts["eval"] > 0
     assert result.counts["healthbench_loaded"] > result.counts["healthbench_heart"]
     assert result.skipped == [] and "SYNTHETIC" in result.data_card.read_text()
+
+
+def test_prepare_on_a_local_healthbench_file_writes_the_heart_subset_card(tmp_path, sources):
+    rar, _ = sources
+    rows = [hb_row("fr-1", ["J'ai une douleur thoracique quand je monte les escaliers."]),
+            hb_row("en-2", ["My heart keeps racing at night.", "Since when?", "Two weeks, and I feel dizzy too."]),
+            hb_row("en-3", ["My toddler has a rash after a new soap."])]
+    rows[0]["rubrics"].append(dict(rows[0]["rubrics"][0], points=-7))  # the same text again with negative points
+    hb = tmp_path / "local_healthbench.jsonl"
+    hb.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    result = prepare_datasets(DataSettings(source=str(rar), healthbench=str(hb), meta_eval=None, figure=False,
+                                           save_format="jsonl"), tmp_path / "out")
+    assert result.counts["healthbench_loaded"] == 3 and result.counts["eval"] == 2  # n=500: all heart ones
+    assert result.counts["healthbench_repeated_criteria"] == 1
+    card = result.data_card.read_text(encoding="utf-8")
+    assert "## HealthBench heart subset" in card and "pool: 3 conversations loaded; 2 classified heart" in card
+    assert "selected: 2 (all of them (fewer than n)" in card and "multi-turn (more than one user turn): 1 (50.0%)" in card
+    assert "1 items in 1 selected conversations" in card and "fr 1" in card and "| Chest Pain | 1 |" in card
+    subset = json.loads(result.paths["report"].read_text())["healthbench_subset"]
+    assert subset["languages"] == {"fr": 1, "en": 1} and subset["themes"] == {"Chest Pain": 1, "Heart Palpitations": 1}
+    eval_rows = [r for _, r in read_jsonl(result.paths["eval.jsonl"])]
+    assert [len(r["rubrics"]) for r in eval_rows] == [4, 3]  # the repeated criterion is kept
+
+
+def test_prepare_with_lexicon_then_llm_filter(tmp_path, sources):
+    from heartgrpo.data.heart import classify
+
+    def reply(body):
+        text = body["messages"][-1]["content"]
+        return json.dumps({"heart": "heart" in text.lower(), "theme": None, "keywords": [text.split()[0]]})
+
+    with ChatServer(reply) as server:
+        llm = {"model": "m", "base_url": server.base_url, "cache": str(tmp_path / "h.sqlite"), "max_retries": 0}
+        result = prepare_datasets(_settings(sources, heart_filter="lexicon+llm", heart_llm=llm, save_format="jsonl",
+                                            figure=False), tmp_path / "o")
+        sent = [r["messages"][-1]["content"] for r in server.requests]
+    assert sent and all(classify(t).evidence for t in sent)  # only the lexicon's candidates reach the model
+    kept = [r for _, r in read_jsonl(result.paths["rar_heart_train.jsonl"])]
+    assert kept and all("heart" in r["prompt"][0]["content"].lower() for r in kept)
+    assert result.counts["rar_train_heart"] == len(kept) < result.counts["rar_train_loaded"]

@@ -43,7 +43,11 @@ def test_tag_scores_follow_healthbench():
     assert out["theme:hedging"] == pytest.approx((5 - 4 + 2) / 10)  # example tag: whole score
     assert out["axis:accuracy"] == pytest.approx((5 - 4) / 5)
     assert out["axis:completeness"] == pytest.approx(2 / 5)
-    assert "level:example" not in out and "physician_agreed_category:x" not in out
+    # every family simple-evals reports is scored: level:/cluster: per criterion, physician category per example
+    assert out["level:example"] == 1.0
+    assert out["physician_agreed_category:x"] == out["theme:hedging"]
+    out = m.tag_example_scores([4, 6], [True, False], [["cluster:c1"], ["cluster:c2", "level:cluster"]])
+    assert out == {"cluster:c1": 1.0, "cluster:c2": 0.0, "level:cluster": 0.0}
 
 
 def test_tag_without_positive_points_is_left_out_and_failure_is_none():

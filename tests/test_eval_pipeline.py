@@ -186,3 +186,17 @@ def test_approximate_judge_is_labelled_in_every_table(tmp_path: Path):
     assert "LexicalJudge (approximate)" in render_results_table([s])
     md = report([tmp_path / "demo"], tmp_path / "rep", settings=SETTINGS)["md"].read_text()
     assert "LexicalJudge (approximate)" in md
+
+
+def test_report_has_a_table_for_every_tag_family_simple_evals_reports():
+    from heartgrpo.eval.report import _blocks
+
+    agg = {"score": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 3, "unjudged": 0}
+    tags = {t: agg for t in ("theme:hedging", "physician_agreed_category:enough-context", "axis:accuracy",
+                             "level:cluster", "cluster:hedging_any-reducible-uncertainty_hedges")}
+    summary = {"name": "a", "tags": tags, "healthbench": agg | {"marked": False}, "n_scored": 3, "exclusions": [],
+               "failures": {"criteria_total": 3, "criteria_unjudged": 0, "examples_unjudged": 0, "empty_answers": 0},
+               "paper": {"accuracy": 0.5, "ci_low": 0.4, "ci_high": 0.6, "f1": 2 / 3, "n": 3}, "judge": [], "hardware": None}
+    titles = [b[2] for b in _blocks([summary], [], {}, None, "t") if b[0] == "h"]
+    for family in ("Per theme", "Per physician-agreed category", "Per axis", "Per level", "Per cluster"):
+        assert any(t.startswith(family) for t in titles), (family, titles)

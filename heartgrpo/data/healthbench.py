@@ -17,20 +17,25 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from heartgrpo.data.heart import classify
 from heartgrpo.data.records import BadRowReport, DataError, Message, OnBadRow, handle_bad_row, make_record, read_jsonl, user_text
-from heartgrpo.rubrics import RubricError, parse_healthbench_rubric
+from heartgrpo.rubrics import RubricError, parse_healthbench_rubric, repeated_criteria
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "HEALTHBENCH_BASE_URL",
     "HEALTHBENCH_FILES",
     "fetch_healthbench",
+    "fetch_healthbench_url",
     "healthbench_row_to_record",
     "load_healthbench",
     "load_healthbench_meta_eval",
@@ -50,37 +55,53 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "heartgrpo" / "healthbench"
 
 
-def fetch_healthbench(name: str, cache_dir: str | Path | None = None, base_url: str = HEALTHBENCH_BASE_URL,
-                      timeout: float = 60.0) -> Path:
-    """Download one official file by name (``oss_eval|hard|consensus|meta_eval``) unless cached.
-
-    The file is written to a temporary name first, so an interrupted download never looks complete.
-    """
-    if name not in HEALTHBENCH_FILES:
-        raise DataError(f"unknown HealthBench file {name!r}; expected one of {sorted(HEALTHBENCH_FILES)} or a local path")
-    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    target = cache / HEALTHBENCH_FILES[name]
-    if target.is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    url = base_url.rstrip("/") + "/" + HEALTHBENCH_FILES[name]
+def _download(url: str, target: Path, timeout: float, what: str) -> Path:
+    """Download ``url`` to ``target`` through a temporary name, so an interrupted download never looks complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, partial.open("wb") as handle:
             shutil.copyfileobj(response, handle)
     except (urllib.error.URLError, OSError) as exc:
         partial.unlink(missing_ok=True)
-        raise DataError(f"could not download HealthBench {name!r} from {url}: {exc}") from exc
+        raise DataError(f"could not download HealthBench {what} from {url}: {exc}") from exc
     partial.replace(target)
     return target
+
+
+def fetch_healthbench(name: str, cache_dir: str | Path | None = None, base_url: str = HEALTHBENCH_BASE_URL,
+                      timeout: float = 60.0) -> Path:
+    """Download one official file by name (``oss_eval|hard|consensus|meta_eval``) unless cached."""
+    if name not in HEALTHBENCH_FILES:
+        raise DataError(f"unknown HealthBench file {name!r}; expected one of {sorted(HEALTHBENCH_FILES)} or a local path")
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    target = cache / HEALTHBENCH_FILES[name]
+    if target.is_file():
+        return target
+    return _download(base_url.rstrip("/") + "/" + HEALTHBENCH_FILES[name], target, timeout, repr(name))
+
+
+def fetch_healthbench_url(url: str, cache_dir: str | Path | None = None, timeout: float = 60.0) -> Path:
+    """Download a HealthBench JSONL by URL (e.g. the published file) into the cache unless cached.
+
+    The cached name is the URL's last path segment; a URL that does not end in ``.jsonl`` is refused.
+    """
+    name = urllib.parse.urlparse(url).path.rsplit("/", 1)[-1]
+    if not name.endswith(".jsonl"):
+        raise DataError(f"{url}: expected the URL of a .jsonl file")
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    target = cache / name
+    return target if target.is_file() else _download(url, target, timeout, repr(name))
 
 
 def _resolve(source: str | Path, cache_dir: str | Path | None, base_url: str) -> Path:
     if isinstance(source, str) and source in HEALTHBENCH_FILES:
         return fetch_healthbench(source, cache_dir, base_url)
-    path = Path(source)
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        return fetch_healthbench_url(source, cache_dir)
+    path = Path(source).expanduser()
     if not path.is_file():
-        raise DataError(f"{path}: HealthBench file not found (or use one of {sorted(HEALTHBENCH_FILES)})")
+        raise DataError(f"{path}: HealthBench file not found (or use one of {sorted(HEALTHBENCH_FILES)}, or a URL)")
     return path
 
 
@@ -137,7 +158,7 @@ def load_healthbench(
     report: BadRowReport | None = None,
     record_source: str = "healthbench",
 ) -> list[dict[str, Any]]:
-    """Load a HealthBench file (a name in ``HEALTHBENCH_FILES`` or a local JSONL path) as records."""
+    """Load a HealthBench file (a name in ``HEALTHBENCH_FILES``, a local JSONL path or a URL) as records."""
     path = _resolve(source, cache_dir, base_url)
     records, seen = [], set()
     for line_no, row in read_jsonl(path, on_bad_row, report):
@@ -152,6 +173,10 @@ def load_healthbench(
             seen.add(row_id)
         except DataError as exc:
             handle_bad_row(exc, where, on_bad_row, report)
+    repeats = [repeated_criteria(r["rubrics"]) for r in records]
+    if any(repeats):
+        log.info("%s: %d rows repeat a criterion (%d repeated items), kept and scored as HealthBench does",
+                 path, sum(n > 0 for n in repeats), sum(repeats))
     return records
 
 

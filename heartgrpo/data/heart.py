@@ -4,10 +4,17 @@ Contract (DESIGN.md §3): ``classify(text) -> HeartLabel(heart, theme, evidence)
 
 Algorithm:
 
-1. blank out the spans of ``FALSE_FRIENDS`` ("heartburn", "by heart", "portal hypertension", ...);
-2. find every lexicon match (word boundaries; abbreviations case-sensitive); overlapping matches
-   are resolved longest first, so "heart failure" counts once, for Heart Failure;
-3. score(theme) = sum of the weights of its matches; ``heart = sum over themes >= MIN_SCORE``;
+1. blank out the spans of ``FALSE_FRIENDS`` ("heartburn", "by heart", "portal hypertension",
+   "par cœur", ...);
+2. find every lexicon match (``LEXICON`` and the multilingual / colloquial ``LEXICON_EXTRA``;
+   word boundaries; abbreviations case-sensitive); overlapping matches are resolved longest
+   first, so "heart failure" counts once, for Heart Failure;
+3. weigh each match in its context (:func:`heartgrpo.data.heart_context.match_weight`: negated
+   and vital-sign mentions count 0, history/medication fields of a note a quarter, ...); a term
+   repeated counts once (its highest weight); matches left at 0 are not evidence;
+4. score(theme) = sum of the weights of its distinct terms; ``heart`` = total >= MIN_SCORE and,
+   for a long conversation, at least two distinct terms of weight >= 2 (centrality:
+   :func:`heartgrpo.data.heart_context.needs_more_evidence`);
    ``theme`` = the best-scoring theme, ties broken by ``THEME_PRIORITY`` (more specific first).
 
 Example:
@@ -15,9 +22,13 @@ Example:
     'Heart Palpitations'
     >>> classify("Is heartburn after dinner a worry?").heart
     False
+    >>> classify("Vitals: BP 118/74, HR 68. Patient denies chest pain; rash on the arm.").heart
+    False
 
 Run ``python -m heartgrpo.data.heart --evaluate [labels.jsonl]`` for precision/recall of the
-lexicon on a labelled set (rows ``{"text", "heart", "theme"}``).
+lexicon on a labelled set (rows ``{"text", "heart", "theme"}``), or
+``--evaluate LABELS --conversations FILE ...`` for labels keyed by ``x_prompt_sha256`` over
+HealthBench JSONL files (see :mod:`heartgrpo.data.heart_eval`).
 """
 
 from __future__ import annotations
@@ -31,7 +42,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from heartgrpo.data.heart_context import match_weight, needs_more_evidence
 from heartgrpo.data.heart_lexicon import FALSE_FRIENDS, GENERIC_THEME, LEXICON, THEME_PRIORITY, THEMES
+from heartgrpo.data.heart_lexicon_extra import FALSE_FRIENDS_EXTRA, LEXICON_EXTRA
 
 __all__ = ["GENERIC_THEME", "MIN_SCORE", "THEMES", "HeartLabel", "classify", "evaluate", "theme_scores"]
 
@@ -50,10 +63,11 @@ class HeartLabel:
 
 @lru_cache(maxsize=1)
 def _compiled() -> tuple[re.Pattern[str], list[tuple[re.Pattern[str], str, float]]]:
-    guards = re.compile("|".join(_WORD.format(f"(?:{g})") for g in FALSE_FRIENDS), re.IGNORECASE)
+    guards = re.compile("|".join(_WORD.format(f"(?:{g})") for g in FALSE_FRIENDS + FALSE_FRIENDS_EXTRA), re.IGNORECASE)
     terms = [
         (re.compile(_WORD.format(f"(?:{pattern})"), re.IGNORECASE), theme, weight)
-        for theme, entries in LEXICON.items()
+        for lexicon in (LEXICON, LEXICON_EXTRA)
+        for theme, entries in lexicon.items()
         for pattern, weight in entries
     ]
     return guards, terms
@@ -64,8 +78,8 @@ def _blank_false_friends(text: str) -> str:
     return guards.sub(lambda m: " " * len(m.group(0)), text)
 
 
-def theme_scores(text: str) -> tuple[dict[str, float], list[str]]:
-    """Per-theme scores and the matched evidence terms (in text order) after the guards."""
+def _weighed_matches(text: str) -> list[tuple[int, int, str, float]]:
+    """Non-overlapping matches ``(start, end, theme, weight in context)`` in text order, weight > 0."""
     _, terms = _compiled()
     clean = _blank_false_friends(text)
     matches = [
@@ -78,10 +92,32 @@ def theme_scores(text: str) -> tuple[dict[str, float], list[str]]:
     for start, end, theme, weight in matches:
         if all(end <= s or start >= e for s, e, _, _ in taken):
             taken.append((start, end, theme, weight))
+    weighed = [(s, e, t, match_weight(text, s, e, t, w)) for s, e, t, w in sorted(taken)]
+    return [m for m in weighed if m[3] > 0]
+
+
+def _distinct(text: str, matches: list[tuple[int, int, str, float]]) -> dict[tuple[str, str], float]:
+    """(theme, lower-cased term) -> the highest weight any of its matches carries."""
+    best: dict[tuple[str, str], float] = {}
+    for start, end, theme, weight in matches:
+        key = (theme, " ".join(text[start:end].lower().split()))
+        best[key] = max(best.get(key, 0.0), weight)
+    return best
+
+
+def _scored(text: str) -> tuple[dict[str, float], list[str], int]:
+    """(per-theme scores over distinct terms, evidence in text order, distinct terms of weight >= 2)."""
+    matches = _weighed_matches(text)
+    distinct = _distinct(text, matches)
     scores: dict[str, float] = {}
-    for _, _, theme, weight in taken:
+    for (theme, _), weight in distinct.items():
         scores[theme] = scores.get(theme, 0.0) + weight
-    evidence = [text[s:e] for s, e, _, _ in sorted(taken)]
+    return scores, [text[s:e] for s, e, _, _ in matches], sum(w >= 2.0 for w in distinct.values())
+
+
+def theme_scores(text: str) -> tuple[dict[str, float], list[str]]:
+    """Per-theme scores (distinct terms, weights in context) and the evidence terms in text order."""
+    scores, evidence, _ = _scored(text)
     return scores, evidence
 
 
@@ -89,8 +125,8 @@ def classify(text: str) -> HeartLabel:
     """Label ``text`` as heart-related or not and pick one of the paper's 14 themes."""
     if not isinstance(text, str):
         raise TypeError(f"classify expects text, got {type(text).__name__}")
-    scores, evidence = theme_scores(text)
-    if sum(scores.values()) < MIN_SCORE:
+    scores, evidence, strong = _scored(text)
+    if sum(scores.values()) < MIN_SCORE or needs_more_evidence(text, strong):
         return HeartLabel(heart=False, theme=None, evidence=evidence)
     best = max(scores.values())
     theme = next(t for t in THEME_PRIORITY if scores.get(t) == best)
@@ -113,7 +149,8 @@ def evaluate(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         fn += truth and not label.heart
         tn += (not truth) and not label.heart
         if truth != label.heart:
-            errors.append({"text": row["text"], "heart": truth, "predicted": label.heart, "evidence": label.evidence})
+            errors.append({"text": row["text"], "heart": truth, "predicted": label.heart, "evidence": label.evidence,
+                           "id": row.get("id")})
         if truth and label.heart and row.get("theme"):
             theme_total += 1
             theme_hits += label.theme == row["theme"]
@@ -133,24 +170,49 @@ def default_labels_path() -> Path:
     return Path(__file__).parent / "sample" / "heart_labels.jsonl"
 
 
+def _print_result(result: dict[str, Any], show_text: bool) -> None:
+    print(f"n={result['n']}  tp={result['tp']}  fp={result['fp']}  fn={result['fn']}  tn={result['tn']}")
+    print(f"precision={result['precision']:.3f}  recall={result['recall']:.3f}  f1={result['f1']:.3f}")
+    if result["theme_accuracy"] is not None:
+        print(f"theme accuracy on true positives: {result['theme_accuracy']:.3f} (n={result['theme_n']})")
+    for err in result["errors"]:
+        kind = "FP" if err["predicted"] else "FN"
+        shown = repr(err["text"][:90]) if show_text else err.get("id")
+        print(f"  {kind}: {shown} evidence={err['evidence']}")
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m heartgrpo.data.heart", description=__doc__.split("\n")[0])
     parser.add_argument("--evaluate", nargs="?", const=str(default_labels_path()), metavar="LABELS_JSONL",
                         help="report precision/recall on a labelled JSONL file (default: the bundled set)")
+    parser.add_argument("--conversations", nargs="+", metavar="HEALTHBENCH_JSONL",
+                        help="with --evaluate: labels are keyed by x_prompt_sha256 over these HealthBench files")
+    parser.add_argument("--flag", nargs="+", metavar="HEALTHBENCH_JSONL",
+                        help="only count the conversations flagged as heart in each file (for a held-out split)")
     parser.add_argument("text", nargs="*", help="text to classify")
     args = parser.parse_args(argv)
+    if args.flag:
+        from heartgrpo.data.heart_eval import flag_counts
+
+        for file, c in flag_counts(args.flag).items():
+            print(f"{file}: {c['flagged']} of {c['n']} conversations flagged as heart")
+        return 0
+    if args.evaluate and args.conversations:
+        from heartgrpo.data.heart_eval import labelled_rows
+
+        rows, missing = labelled_rows(args.evaluate, args.conversations)
+        print(f"labels: {args.evaluate} ({len(rows)} matched, {missing} not in the given files)")
+        result = evaluate(rows)
+        _print_result(result, show_text=False)
+        clear = evaluate(r for r in rows if not r["borderline"])
+        print(f"without the {sum(r['borderline'] for r in rows)} borderline conversations: "
+              f"precision={clear['precision']:.3f}  recall={clear['recall']:.3f} (n={clear['n']})")
+        return 0
     if args.evaluate:
         from heartgrpo.data.records import read_jsonl
 
-        result = evaluate(row for _, row in read_jsonl(args.evaluate))
         print(f"labels: {args.evaluate}")
-        print(f"n={result['n']}  tp={result['tp']}  fp={result['fp']}  fn={result['fn']}  tn={result['tn']}")
-        print(f"precision={result['precision']:.3f}  recall={result['recall']:.3f}  f1={result['f1']:.3f}")
-        if result["theme_accuracy"] is not None:
-            print(f"theme accuracy on true positives: {result['theme_accuracy']:.3f} (n={result['theme_n']})")
-        for err in result["errors"]:
-            kind = "FP" if err["predicted"] else "FN"
-            print(f"  {kind}: {err['text'][:90]!r} evidence={err['evidence']}")
+        _print_result(evaluate(row for _, row in read_jsonl(args.evaluate)), show_text=True)
         return 0
     for text in args.text:
         print(json.dumps(classify(text).__dict__))

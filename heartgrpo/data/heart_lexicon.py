@@ -130,7 +130,7 @@ LEXICON: dict[str, tuple[tuple[str, float], ...]] = {
         (r"(?-i:SVT|VT|VF|WPW)", 3.0),
         (r"supraventricular tachycardia", 4.0),
         (r"wolff[- ]parkinson[- ]white", 4.0),
-        (r"(tachy|brady)cardi(a|c)", 3.0),
+        (r"(tachy|brady|tachi)cardi(a|c)", 1.5),  # a sign (sepsis, fever, a vital sign): weak alone
         (r"heart block|(av|atrioventricular) block", 4.0),
         (r"sick sinus syndrome", 4.0),
         (r"pacemakers?|implantable (cardioverter[- ])?defibrillators?", 3.0),
@@ -174,7 +174,7 @@ LEXICON: dict[str, tuple[tuple[str, float], ...]] = {
         (r"blood pressure", 2.5),
         (r"(?-i:BP)", 1.5),
         (r"antihypertensives?", 4.0),
-        (r"(pre-?)?eclampsia", 1.5),
+        (r"(pre-?)?eclampsia", 2.0),  # a hypertensive disorder of pregnancy
     ),
     "Cardiac Medications": (
         (r"statins?|atorvastatin|rosuvastatin|simvastatin|pravastatin", 3.0),
@@ -182,7 +182,7 @@ LEXICON: dict[str, tuple[tuple[str, float], ...]] = {
         (r"(?-i:ACE) inhibitors?|lisinopril|enalapril|ramipril|losartan|valsartan|candesartan|(?-i:ARBs?)", 3.0),
         (r"calcium channel blockers?|amlodipine|diltiazem|verapamil|nifedipine", 3.0),
         (r"digoxin|amiodarone|flecainide|sotalol|dofetilide|nitroglycerin|nitrates?|isosorbide", 3.0),
-        (r"anticoagula(nt|nts|tion)|warfarin|apixaban|rivaroxaban|dabigatran|edoxaban|(?-i:DOACs?)", 1.5),
+        (r"anticoagula(nt|nts|tion)|warfarin|apixaban|rivaroxaban|dabigatran|edoxaban|(?-i:DOACs?)", 2.0),  # x 0.25 with a venous clot story
         (r"antiplatelets?|clopidogrel|ticagrelor|prasugrel|dual antiplatelet", 3.0),
         (r"spironolactone|eplerenone|furosemide|diuretics?|hydrochlorothiazide|chlorthalidone", 1.0),
         (r"(heart|cardiac|blood pressure) (medications?|medicines?|meds|pills?|drugs?)", 3.0),

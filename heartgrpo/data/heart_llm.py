@@ -8,7 +8,13 @@ answer is trusted only as far as the text supports it:
 * ``heart`` stays True only when at least one keyword is verified;
 * a theme outside the paper's 14 is replaced by the lexicon's theme for the text.
 
-Results are cached in SQLite (key: model, prompt version, text), so a re-run costs nothing.
+Results are cached in SQLite (key: model, prompt version, the messages, so the prompt's text too),
+so a re-run costs nothing. The system prompt lives in ``prompts/heart_topic.txt`` (``{themes}`` is
+replaced by the paper's 14 themes).
+
+:func:`two_stage_labels` uses the model as a second stage over the lexicon's candidates: only
+conversations where :func:`heartgrpo.data.heart.classify` found some evidence are sent; the rest
+stay non-heart without a call.
 
 Example (any OpenAI-compatible server)::
 
@@ -29,18 +35,16 @@ from heartgrpo.data.heart import THEMES, HeartLabel, classify
 from heartgrpo.asyncs import run_sync
 from heartgrpo.data.llm import ChatClient, SqliteCache
 
-__all__ = ["PROMPT_VERSION", "LLMHeartClassifier", "parse_answer", "verify_keywords"]
+__all__ = ["PROMPT_FILE", "PROMPT_VERSION", "LLMHeartClassifier", "parse_answer", "system_prompt", "two_stage_labels",
+           "verify_keywords"]
 
-PROMPT_VERSION = "heart-topic-v1"
+PROMPT_VERSION = "heart-topic-v2"
+PROMPT_FILE = Path(__file__).parent / "prompts" / "heart_topic.txt"
 
-_SYSTEM = (
-    "You label medical questions by topic. Decide whether the question is about the heart or the "
-    "cardiovascular system (cardiology). Idioms such as 'by heart' or 'heart of the matter' and "
-    "non-cardiac conditions such as heartburn are NOT heart-related. If it is heart-related, choose "
-    "exactly one theme from this list: " + "; ".join(THEMES) + ". Copy the words from the question "
-    "that show the topic into 'keywords', exactly as written. Answer with JSON only: "
-    '{"heart": true|false, "theme": "<theme or null>", "keywords": ["..."]}'
-)
+
+def system_prompt(path: str | Path = PROMPT_FILE) -> str:
+    """The classifier's system prompt: the file's text with ``{themes}`` replaced by the 14 themes."""
+    return Path(path).read_text(encoding="utf-8").strip().replace("{themes}", "; ".join(THEMES))
 
 
 def parse_answer(text: str) -> dict[str, Any]:
@@ -82,7 +86,9 @@ class LLMHeartClassifier:
         timeout: float = 60.0,
         max_retries: int = 3,
         client: Any = None,
+        prompt_file: str | Path = PROMPT_FILE,
     ) -> None:
+        self.system = system_prompt(prompt_file)
         self.chat = ChatClient(
             model, base_url, api_key_env, namespace="heart-llm", prompt_version=PROMPT_VERSION,
             cache=cache, temperature=0.0, max_tokens=256, timeout=timeout, max_retries=max_retries,
@@ -97,7 +103,7 @@ class LLMHeartClassifier:
         return HeartLabel(heart=True, theme=theme, evidence=evidence)
 
     async def aclassify(self, text: str) -> HeartLabel:
-        messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": text}]
+        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": text}]
         answer = await self.chat.complete(messages, parse_answer)
         return self._label(text, answer)
 
@@ -117,3 +123,18 @@ class LLMHeartClassifier:
 
     def classify_many(self, texts: Sequence[str]) -> list[HeartLabel]:
         return run_sync(lambda: self.aclassify_many(texts))
+
+
+def two_stage_labels(texts: Sequence[str], clf: LLMHeartClassifier) -> list[HeartLabel]:
+    """Lexicon first, the model second: texts with lexicon evidence go to ``clf``; the rest are non-heart.
+
+    The lexicon's context rules may zero a match (a negated or vital-sign mention); a text whose
+    only evidence was zeroed has no evidence and is not sent either.
+    """
+    first = [classify(t) for t in texts]
+    candidates = [i for i, label in enumerate(first) if label.evidence]
+    second = clf.classify_many([texts[i] for i in candidates]) if candidates else []
+    out = [HeartLabel(heart=False, theme=None, evidence=label.evidence) for label in first]
+    for i, label in zip(candidates, second):
+        out[i] = label
+    return out

@@ -4,7 +4,9 @@ Pipeline (every step is reported, nothing is dropped silently):
 
 1. load RaR-Medicine (bundled sample, hub or local path) as canonical records per split;
 2. keep heart records (lexicon, or the LLM classifier with keyword verification);
-3. load HealthBench, label heart conversations, draw the eval subset (``eval_n``, ``eval_seed``);
+3. load HealthBench (bundled sample, official name, local JSONL path or URL), label heart
+   conversations, draw the eval subset (``eval_n``, ``eval_seed``) and describe it (pool,
+   themes, languages, multi-turn share, repeated criteria: :mod:`heartgrpo.data.heart_subset`);
 4. drop training records whose question overlaps an eval conversation (n-gram containment);
 5. optionally write missing reasoning traces with an LLM;
 6. split the heart train split 50/50 (seed 3407) into SFT and GRPO halves and build both sets;
@@ -20,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -32,9 +35,13 @@ from heartgrpo.data.healthbench import load_healthbench, load_healthbench_meta_e
 from heartgrpo.data.rar import load_rar_medicine
 from heartgrpo.data.records import BadRowReport, DataError, user_text, write_jsonl
 from heartgrpo.data.settings import DataSettings, LLMSettings
+from heartgrpo.data.heart_subset import describe_subset, subset_card_lines
+from heartgrpo.rubrics import repeated_criteria
 from heartgrpo.data.stats import dataset_stats, format_stats, plot_stats, write_data_card
 
 __all__ = ["PrepResult", "SAMPLE_DIR", "prepare_datasets", "save_rows"]
+
+log = logging.getLogger(__name__)
 
 SAMPLE_DIR = Path(__file__).parent / "sample"
 
@@ -95,13 +102,14 @@ def _llm_kwargs(cfg: LLMSettings) -> dict[str, Any]:
 def _heart_filter(by_split: dict[str, list[dict[str, Any]]], settings: DataSettings) -> dict[str, list[dict[str, Any]]]:
     if settings.heart_filter == "none":
         return by_split
-    if settings.heart_filter == "llm":
-        from heartgrpo.data.heart_llm import LLMHeartClassifier
+    if settings.heart_filter in ("llm", "lexicon+llm"):
+        from heartgrpo.data.heart_llm import LLMHeartClassifier, two_stage_labels
 
         assert settings.heart_llm is not None
         clf = LLMHeartClassifier(settings.heart_llm.model, **_llm_kwargs(settings.heart_llm))
         for records in by_split.values():
-            labels = clf.classify_many([user_text(r["prompt"]) for r in records])
+            texts = [user_text(r["prompt"]) for r in records]
+            labels = two_stage_labels(texts, clf) if settings.heart_filter == "lexicon+llm" else clf.classify_many(texts)
             for rec, label in zip(records, labels):
                 rec.update(heart=label.heart, heart_theme=label.theme, heart_evidence=label.evidence)
     return {split: [r for r in recs if r["heart"]] for split, recs in by_split.items()}
@@ -126,7 +134,8 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     bad = {"on_bad_row": settings.on_bad_row, "report": report}
     rar_source, record_source, hb_source, meta_source = _sources(settings)
 
-    loaded = load_rar_medicine(rar_source, settings.splits, hub_ids=settings.hub_ids, record_source=record_source, **bad)
+    loaded = load_rar_medicine(rar_source, settings.splits, hub_ids=settings.hub_ids, record_source=record_source,
+                               avoidance_pitfalls=settings.rar_avoidance_pitfalls, **bad)
     counts: dict[str, int] = {f"rar_{s}_loaded": len(v) for s, v in loaded.items()}
     heart = _heart_filter(loaded, settings)
     counts.update({f"rar_{s}_heart": len(v) for s, v in heart.items()})
@@ -135,7 +144,11 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     conversations = load_healthbench(hb_source, first_user_turn_only=settings.first_user_turn_only,
                                      cache_dir=settings.healthbench_cache_dir, record_source=hb_source_name, **bad)
     eval_rows = select_eval_subset(conversations, settings.eval_n, settings.eval_seed, heart_only=True)
-    counts.update(healthbench_loaded=len(conversations), healthbench_heart=sum(r["heart"] for r in conversations))
+    counts.update(healthbench_loaded=len(conversations), healthbench_heart=sum(r["heart"] for r in conversations),
+                  healthbench_repeated_criteria=sum(repeated_criteria(r["rubrics"]) for r in conversations))
+    subset = describe_subset(conversations, eval_rows, n=settings.eval_n, seed=settings.eval_seed)
+    log.info("HealthBench %s: %d conversations, %d heart, %d selected; %d repeated criteria kept", hb_source,
+             subset["pool"], subset["heart_pool"], subset["selected"], counts["healthbench_repeated_criteria"])
 
     overlaps: list[dict[str, Any]] = []
     if settings.contamination_check:
@@ -179,10 +192,11 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     if record_source == "sample":
         notes.insert(0, "SYNTHETIC SAMPLE DATA written for tests and the CPU demo; not clinical advice, not the real datasets.")
     card = write_data_card(out_dir / "DATA_CARD.md", stats, settings=settings.model_dump(mode="json"), counts=counts,
-                           skipped=report.to_list(), overlaps=overlaps, figure=figure.name if figure else None, notes=notes)
+                           skipped=report.to_list(), overlaps=overlaps, figure=figure.name if figure else None, notes=notes,
+                           sections=[subset_card_lines(subset, str(hb_source))])
     seconds = time.perf_counter() - start
     report_path = out_dir / "prep_report.json"
-    report_path.write_text(json.dumps({"counts": counts, "skipped": report.to_list(), "overlaps": overlaps,
+    report_path.write_text(json.dumps({"counts": counts, "healthbench_subset": subset, "skipped": report.to_list(), "overlaps": overlaps,
                                        "grpo": grpo_info, "seconds": round(seconds, 3)}, indent=2), encoding="utf-8")
     paths.update({"data_card": card, "report": report_path})
     return PrepResult(out_dir=out_dir, counts=counts, paths=paths, skipped=report.to_list(), overlaps=overlaps,

@@ -16,13 +16,18 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from heartgrpo.data.heart import classify
 from heartgrpo.data.records import BadRowReport, DataError, OnBadRow, handle_bad_row, make_record, read_jsonl
-from heartgrpo.rubrics import RubricError, parse_rar_rubric
+from heartgrpo.rubrics import AvoidancePolicy, RubricError, RubricWarning, parse_rar_rubric
+
+log = logging.getLogger(__name__)
 
 __all__ = ["RAR_HUB_IDS", "RAR_SPLITS", "load_rar_medicine", "rar_row_to_record", "read_split_rows"]
 
@@ -45,8 +50,13 @@ def _text_field(row: dict[str, Any], name: str, required: bool) -> str | None:
     return value
 
 
-def rar_row_to_record(row: dict[str, Any], row_id: str, split: str, source: str = "rar-medicine") -> dict[str, Any]:
-    """One RaR-Medicine row -> canonical record; raises :class:`DataError` naming row and field."""
+def rar_row_to_record(row: dict[str, Any], row_id: str, split: str, source: str = "rar-medicine",
+                      avoidance: AvoidancePolicy = "keep") -> dict[str, Any]:
+    """One RaR-Medicine row -> canonical record; raises :class:`DataError` naming row and field.
+
+    ``avoidance``: what to do with avoidance-form pitfalls (see :func:`heartgrpo.rubrics.parse_rar_rubric`);
+    ``dropped_criteria`` counts the items ``drop`` removed.
+    """
     try:
         question = _text_field(row, "question", required=True)
         reference = _text_field(row, "reference_answer", required=False)
@@ -55,7 +65,7 @@ def rar_row_to_record(row: dict[str, Any], row_id: str, split: str, source: str 
         rubric = row["rubric"]
         if not isinstance(rubric, list) or not rubric:
             raise DataError("field 'rubric': expected a non-empty list of {title, description, weight}")
-        criteria = [c.to_dict() for c in parse_rar_rubric(rubric, row_id)]
+        criteria = [c.to_dict() for c in parse_rar_rubric(rubric, row_id, avoidance=avoidance)]
         reasoning = _text_field(row, "reasoning", required=False)
     except RubricError as exc:
         raise DataError(str(exc)) from None
@@ -73,6 +83,7 @@ def rar_row_to_record(row: dict[str, Any], row_id: str, split: str, source: str 
         "heart_evidence": label.evidence,
         "split": split,
         "question_source": row.get("question_source") if isinstance(row.get("question_source"), str) else None,
+        "dropped_criteria": len(rubric) - len(criteria),
     }
     if reasoning is not None:
         record["reasoning"] = reasoning
@@ -159,6 +170,7 @@ def load_rar_medicine(
     on_bad_row: OnBadRow = "error",
     report: BadRowReport | None = None,
     record_source: str | None = None,
+    avoidance_pitfalls: AvoidancePolicy = "keep",
 ) -> dict[str, list[dict[str, Any]]]:
     """Load RaR-Medicine as canonical records per split.
 
@@ -166,6 +178,8 @@ def load_rar_medicine(
     ``.jsonl``/``.json``/``.parquet`` file (its split read from the file name, else ``train``), or a
     directory holding split files (``train.jsonl``, ``val.jsonl``, ``data/test-00000-of-00001.parquet``).
     Row ids are the row's ``id`` field when present, else ``rar-<split>-<index>``.
+    Nonstandard category prefixes are mapped and counted in one log line (not one warning per row);
+    ``avoidance_pitfalls`` is passed to :func:`rar_row_to_record`.
     """
     rows: Iterable[tuple[str, str, dict[str, Any]]]
     if str(source) == "hub":
@@ -176,12 +190,23 @@ def load_rar_medicine(
         record_source = record_source or "rar-medicine"
     out: dict[str, list[dict[str, Any]]] = {split: [] for split in splits}
     counters = {split: 0 for split in splits}
-    for split, where, row in rows:
-        index = counters[split]
-        counters[split] += 1
-        row_id = str(row["id"]) if isinstance(row.get("id"), (str, int)) else f"rar-{split}-{index:05d}"
-        try:
-            out[split].append(rar_row_to_record(row, row_id, split, record_source))
-        except DataError as exc:
-            handle_bad_row(exc, where, on_bad_row, report)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RubricWarning)
+        for split, where, row in rows:
+            index = counters[split]
+            counters[split] += 1
+            row_id = str(row["id"]) if isinstance(row.get("id"), (str, int)) else f"rar-{split}-{index:05d}"
+            try:
+                out[split].append(rar_row_to_record(row, row_id, split, record_source, avoidance_pitfalls))
+            except DataError as exc:
+                handle_bad_row(exc, where, on_bad_row, report)
+    for w in caught:  # anything that is not a rubric warning goes on as it came
+        if not issubclass(w.category, RubricWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    rubric_warnings = [str(w.message) for w in caught if issubclass(w.category, RubricWarning)]
+    prefixes = Counter(t.split(":", 1)[1] for recs in out.values() for r in recs for c in r["rubrics"]
+                       for t in c["tags"] if t.startswith("prefix:"))
+    if rubric_warnings:
+        log.warning("RaR-Medicine: %d rubric warnings; nonstandard category prefixes mapped: %s (first: %s)",
+                    len(rubric_warnings), dict(prefixes.most_common()) or "none", rubric_warnings[0])
     return out

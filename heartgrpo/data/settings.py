@@ -45,14 +45,19 @@ class DataSettings(BaseModel):
     source: str = Field("sample", description="RaR-Medicine: 'sample' (bundled), 'hub', or a local file/directory")
     hub_ids: list[str] = Field(default_factory=lambda: list(RAR_HUB_IDS), description="hub ids tried in order")
     splits: list[str] = Field(default_factory=lambda: list(RAR_SPLITS))
-    healthbench: str = Field("sample", description="'sample', 'oss_eval', 'hard', 'consensus', or a local JSONL path")
+    healthbench: str = Field("sample", description="'sample', 'oss_eval', 'hard', 'consensus', a local JSONL path or a URL")
     meta_eval: str | None = Field("sample", description="'sample', 'meta_eval', a local path, or None to skip")
     healthbench_cache_dir: Path | None = None
     first_user_turn_only: bool = Field(False, description="keep only the first user turn of eval conversations (paper)")
 
+    rar_avoidance_pitfalls: Literal["keep", "flip", "drop"] = Field(
+        "keep", description="RaR pitfalls written as the behaviour to avoid (true = good): keep as published, "
+        "flip to a desirable criterion (+|weight|), or drop")
+
     # heart filter
-    heart_filter: Literal["lexicon", "llm", "none"] = "lexicon"
-    heart_llm: LLMSettings | None = Field(None, description="required when heart_filter='llm'")
+    heart_filter: Literal["lexicon", "llm", "lexicon+llm", "none"] = Field(
+        "lexicon", description="'lexicon+llm': the LLM decides only the conversations where the lexicon found evidence")
+    heart_llm: LLMSettings | None = Field(None, description="required when heart_filter is 'llm' or 'lexicon+llm'")
 
     # builders
     sft_format: Literal["paper", "qwen3"] = "paper"
@@ -84,6 +89,6 @@ class DataSettings(BaseModel):
 
     @model_validator(mode="after")
     def _llm_section(self) -> "DataSettings":
-        if self.heart_filter == "llm" and self.heart_llm is None:
+        if self.heart_filter in ("llm", "lexicon+llm") and self.heart_llm is None:
             raise ValueError("heart_filter='llm' needs a heart_llm: {model, base_url, ...} section")
         return self

@@ -4,7 +4,10 @@
 
     {"n", "n_heart", "themes": {theme: count}, "rubric_size": {min, median, mean, max},
      "categories": {tag: count}, "axes": {tag: count}, "pitfall_share",
-     "prompt_words": {min, median, p90, max}, "turns": {n_turns: count}}
+     "prompt_words": {min, median, p90, max}, "turns": {n_turns: count},
+     "repeated_criteria": items repeating an earlier item's text, "rows_with_repeats",
+     "nonstandard_prefixes": {prefix as written: count}, "avoidance_pitfalls", "flipped_pitfalls",
+     "dropped_criteria"}
 
 Example:
     >>> s = dataset_stats([{"prompt": [{"role": "user", "content": "a b c"}], "heart": True,
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.data.builders import quantile
+from heartgrpo.rubrics import repeated_criteria
 
 __all__ = ["dataset_stats", "format_stats", "plot_stats", "write_data_card"]
 
@@ -43,12 +47,17 @@ def dataset_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     axes: Counter[str] = Counter()
     turns: Counter[int] = Counter()
     sizes, words = [], []
-    n_crit = n_pit = 0
+    n_crit = n_pit = n_repeated = rows_repeating = n_avoid = n_flipped = n_dropped = 0
+    prefixes: Counter[str] = Counter()
     for rec in records:
         if rec.get("heart_theme"):
             themes[rec["heart_theme"]] += 1
         rubrics = rec.get("rubrics") or []
         sizes.append(len(rubrics))
+        n_dropped += int(rec.get("dropped_criteria") or 0)
+        repeats = repeated_criteria(rubrics)
+        n_repeated += repeats
+        rows_repeating += repeats > 0
         for c in rubrics:
             n_crit += 1
             n_pit += c["points"] < 0
@@ -57,6 +66,10 @@ def dataset_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     categories[tag.split(":", 1)[1]] += 1
                 elif tag.startswith("axis:"):
                     axes[tag.split(":", 1)[1]] += 1
+                elif tag.startswith("prefix:"):
+                    prefixes[tag.split(":", 1)[1]] += 1
+                n_avoid += tag == "pitfall_form:avoidance"
+                n_flipped += tag == "flipped:pitfall"
         prompt = [m for m in rec["prompt"] if m["role"] != "system"]
         turns[len(prompt)] += 1
         words.append(sum(len(m["content"].split()) for m in prompt))
@@ -70,6 +83,12 @@ def dataset_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "pitfall_share": round(n_pit / n_crit, 3) if n_crit else 0.0,
         "prompt_words": _summary(words, p90=True),
         "turns": dict(sorted(turns.items())),
+        "repeated_criteria": n_repeated,
+        "rows_with_repeats": rows_repeating,
+        "nonstandard_prefixes": dict(prefixes.most_common()),
+        "avoidance_pitfalls": n_avoid,
+        "flipped_pitfalls": n_flipped,
+        "dropped_criteria": n_dropped,
     }
 
 
@@ -84,6 +103,13 @@ def format_stats(all_stats: Mapping[str, Mapping[str, Any]]) -> str:
         lines.append(f"[{name}] n={s['n']} heart={s['n_heart']} pitfall_share={s['pitfall_share']}")
         lines.append(f"  rubric size: {_fmt_summary(s['rubric_size'])}")
         lines.append(f"  prompt words: {_fmt_summary(s['prompt_words'])}")
+        if s.get("nonstandard_prefixes"):
+            lines.append("  nonstandard category prefixes (mapped): " + ", ".join(f"{k!r}={v}" for k, v in s["nonstandard_prefixes"].items()))
+        if s.get("avoidance_pitfalls") or s.get("dropped_criteria"):
+            lines.append(f"  avoidance-form pitfalls: {s.get('avoidance_pitfalls', 0)} kept ({s.get('flipped_pitfalls', 0)} flipped), "
+                         f"{s.get('dropped_criteria', 0)} dropped")
+        if s.get("repeated_criteria"):
+            lines.append(f"  repeated criteria (kept, scored): {s['repeated_criteria']} in {s['rows_with_repeats']} rows")
         if s["categories"]:
             lines.append("  categories: " + ", ".join(f"{k}={v}" for k, v in s["categories"].items()))
         if s["axes"]:
@@ -132,8 +158,9 @@ def plot_stats(all_stats: Mapping[str, Mapping[str, Any]], path: str | Path) -> 
 
 def write_data_card(path: str | Path, all_stats: Mapping[str, Mapping[str, Any]], *, settings: Mapping[str, Any],
                     counts: Mapping[str, int], skipped: Sequence[Mapping[str, str]], overlaps: Sequence[Mapping[str, Any]],
-                    figure: str | None = None, notes: Sequence[str] = ()) -> Path:
-    """Write the data card of one preparation run as markdown."""
+                    figure: str | None = None, notes: Sequence[str] = (),
+                    sections: Sequence[Sequence[str]] = ()) -> Path:
+    """Write the data card of one preparation run as markdown (``sections``: extra blocks of lines)."""
     path = Path(path)
     out = ["# Data card: prepared datasets", ""]
     out += [f"- {note}" for note in notes]
@@ -145,13 +172,23 @@ def write_data_card(path: str | Path, all_stats: Mapping[str, Mapping[str, Any]]
         out += ["", f"### {name}", "", f"- rows: {s['n']} (heart: {s['n_heart']})",
                 f"- rubric size: {_fmt_summary(s['rubric_size'])}", f"- pitfall share of criteria: {s['pitfall_share']}",
                 f"- prompt words: {_fmt_summary(s['prompt_words'])}",
-                "- conversation turns: " + ", ".join(f"{k} turn(s): {v}" for k, v in s["turns"].items())]
+                "- conversation turns: " + ", ".join(f"{k} turn(s): {v}" for k, v in s["turns"].items()),
+                f"- repeated criteria (kept and scored as HealthBench does): {s.get('repeated_criteria', 0)} items "
+                f"in {s.get('rows_with_repeats', 0)} rows"]
+        if s.get("nonstandard_prefixes"):
+            out.append("- nonstandard category prefixes (mapped, warned): "
+                       + ", ".join(f"'{k}' {v}" for k, v in s["nonstandard_prefixes"].items()))
+        if "avoidance_pitfalls" in s:
+            out.append(f"- avoidance-form pitfalls (true = good): {s['avoidance_pitfalls']} in the rubrics "
+                       f"({s['flipped_pitfalls']} flipped to desirable criteria), {s['dropped_criteria']} dropped")
         mix = s["categories"] or s["axes"]
         if mix:
             out.append("- criteria by " + ("category" if s["categories"] else "axis") + ": "
                        + ", ".join(f"{k} {v}" for k, v in mix.items()))
         if s["themes"]:
             out += ["", "| theme | rows |", "|---|---|"] + [f"| {t} | {c} |" for t, c in s["themes"].items()]
+    for section in sections:
+        out += ["", *section]
     out += ["", "## Skipped rows", ""]
     out += [f"- `{r['where']}`: {r['reason']}" for r in skipped] or ["None."]
     out += ["", "## Contamination (training items dropped for overlap with eval conversations)", ""]

@@ -57,9 +57,11 @@ F1_NOTE = (
     "precision is 1 and recall equals accuracy a; this F1 is a monotone function of accuracy."
 )
 
-#: Example-level tag prefixes and criterion-level tag prefixes reported per tag.
-EXAMPLE_TAG_PREFIXES: tuple[str, ...] = ("theme:", "heart_theme:")
-CRITERION_TAG_PREFIXES: tuple[str, ...] = ("axis:",)
+#: Example-level tag prefixes and criterion-level tag prefixes reported per tag: every family
+#: simple-evals reports for HealthBench (``theme:``, ``physician_agreed_category:`` on examples;
+#: ``axis:``, ``level:``, ``cluster:`` on criteria), plus the project's ``heart_theme:``.
+EXAMPLE_TAG_PREFIXES: tuple[str, ...] = ("theme:", "physician_agreed_category:", "heart_theme:")
+CRITERION_TAG_PREFIXES: tuple[str, ...] = ("axis:", "level:", "cluster:")
 
 
 def example_score(points: Sequence[float], met: Sequence[bool | None]) -> float | None:
@@ -165,8 +167,9 @@ def tag_example_scores(
 ) -> dict[str, float | None]:
     """Per-tag scores of one example, HealthBench style.
 
-    Example-level tags (``theme:...``) get the example's whole score; criterion-level tags
-    (``axis:...``) get :func:`example_score` over the criteria carrying the tag. Tags whose
+    Example-level tags (``theme:``, ``physician_agreed_category:``) get the example's whole
+    score; criterion-level tags (``axis:``, ``level:``, ``cluster:``) get :func:`example_score`
+    over the criteria carrying the tag. Tags whose
     criteria have no positive points are left out (as HealthBench does); ``None`` marks a tag
     score that a judge failure made unscorable.
 

@@ -125,7 +125,10 @@ def _blocks(
     b.append(("img", "scores.png", figures.score_figure(summaries), "scores per run"))
     b += _tag_blocks(summaries, "theme:", "Per theme (HealthBench example tag)")
     b += _tag_blocks(summaries, "heart_theme:", "Per heart theme")
+    b += _tag_blocks(summaries, "physician_agreed_category:", "Per physician-agreed category (HealthBench example tag)")
     b += _tag_blocks(summaries, "axis:", "Per axis (criteria with that tag)")
+    b += _tag_blocks(summaries, "level:", "Per level (criteria with that tag)")
+    b += _tag_blocks(summaries, "cluster:", "Per cluster (criteria with that tag)")
     if comparisons:
         rows = []
         for c in comparisons:

@@ -16,6 +16,15 @@ never ``False``. Structured output (``response_format`` JSON schema) is sent whe
 ``structured_output=True`` and dropped for the rest of the judge's life if the server answers
 400 to it.
 
+Replicas: ``base_url`` may be a list of replicas of the same judge. Each request goes to the
+least busy one; a replica that fails (no connection, timeout, 429, 5xx) is taken out for
+``replica_retry_after`` seconds and the request is sent again at once to another replica, before
+any of the retries above are spent (:class:`heartgrpo.endpoint.EndpointPool`). Optional
+``requests_per_minute`` / ``tokens_per_minute`` limits space the requests this judge sends (a
+request counts ``len(prompt) / 4 + max_tokens`` tokens, the way providers count a request against
+a token limit before it runs). Cache keys never include the URL: a verdict cached through one
+replica is a hit through any other.
+
 The API key is read from the environment variable named by ``api_key_env``; it is never
 logged, cached or stored on the object beyond the client.
 
@@ -37,6 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from heartgrpo.asyncs import gather_staggered
+from heartgrpo.endpoint import EndpointPool
 from heartgrpo.judge.cache import VerdictCache, cache_key
 from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.prompts import render
@@ -97,7 +107,7 @@ class OpenAIJudge:
     def __init__(
         self,
         model: str,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         mode: str = "per_criterion",
         max_concurrency: int = 64,
@@ -111,6 +121,9 @@ class OpenAIJudge:
         backoff_max: float = 20.0,
         extra_body: dict | None = None,
         http_backend: str = "auto",
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        replica_retry_after: float = 30.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -122,6 +135,9 @@ class OpenAIJudge:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.model = model
         self.base_url = base_url
+        # replicas, least-busy routing, failover and rate limits; never part of a cache key
+        self.endpoints = EndpointPool(base_url, retry_after=replica_retry_after,
+                                      requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
         self.api_key_env = api_key_env
         self.mode = mode
         self.max_concurrency = max_concurrency
@@ -148,20 +164,24 @@ class OpenAIJudge:
     # transport
     # ---------------------------------------------------------------------------------------
 
-    def _state(self) -> tuple[Any, asyncio.Semaphore, dict]:
+    def _state(self) -> tuple[Any, asyncio.Semaphore, dict, list]:
+        """(first replica's client, semaphore, in-flight tasks, every replica's client) of this loop."""
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
             from openai import AsyncOpenAI
 
-            client = AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self.api_key_env) or "no-key-set",
-                timeout=self.timeout,
-                max_retries=0,
-                http_client=self._http_client(),
-            )
-            state = (client, asyncio.Semaphore(self.max_concurrency), {})
+            clients = [
+                AsyncOpenAI(
+                    base_url=replica.url,
+                    api_key=os.environ.get(self.api_key_env) or "no-key-set",
+                    timeout=self.timeout,
+                    max_retries=0,
+                    http_client=self._http_client(),
+                )
+                for replica in self.endpoints.replicas
+            ]
+            state = (clients[0], asyncio.Semaphore(self.max_concurrency), {}, clients)
             self._loops[loop] = state
         return state
 
@@ -187,11 +207,12 @@ class OpenAIJudge:
         """Close the HTTP client of the running loop."""
         state = self._loops.pop(asyncio.get_running_loop(), None)
         if state is not None:
-            await state[0].close()
+            for client in state[3]:
+                await client.close()
 
     async def _complete(self, prompt: str, schema_name: str, schema: dict, structured: bool) -> str:
         """One chat completion; returns the answer text. Raises openai errors as they come."""
-        client, semaphore, _ = self._state()
+        _, semaphore, _, clients = self._state()
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
@@ -210,10 +231,13 @@ class OpenAIJudge:
         # auth, timeouts and the mapping of HTTP errors to openai exceptions are unchanged.
         import httpx
 
-        async with semaphore:
+        async def send(replica: Any) -> bytes:
             self.stats.add(requests=1)
-            raw = await client.post("/chat/completions", cast_to=httpx.Response, body=kwargs)
-            data = await raw.aread()
+            raw = await clients[replica.index].post("/chat/completions", cast_to=httpx.Response, body=kwargs)
+            return await raw.aread()
+
+        async with semaphore:  # a replica that fails is left for another at once (heartgrpo.endpoint)
+            data = await self.endpoints.call(send, tokens=len(prompt) // 4 + self.max_tokens, is_fault=_replica_fault)
         try:
             body = json.loads(data)
             return body["choices"][0]["message"]["content"] or ""
@@ -367,6 +391,15 @@ class OpenAIJudge:
         if self.cache is not None:
             self.cache.put_rating(key, parsed[0], parsed[1])
         return parsed[0]
+
+
+def _replica_fault(error: BaseException) -> bool:
+    """Errors that say the replica, not the request, is at fault: no connection, a timeout, 429, 5xx."""
+    import openai
+
+    if isinstance(error, openai.APIConnectionError):
+        return True
+    return isinstance(error, openai.APIStatusError) and (error.status_code == 429 or error.status_code >= 500)
 
 
 def _brief(error: BaseException) -> str:

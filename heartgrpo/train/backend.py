@@ -185,7 +185,7 @@ def _load_hf(cfg: RunConfig, model_path: str, adapter: Path | None, on_cuda: boo
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=kwargs["dtype"]
         )
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}  # each accelerate rank on its own GPU
     model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.grpo.gradient_checkpointing or cfg.sft.gradient_checkpointing)

@@ -9,7 +9,8 @@ record in place, so TensorBoard / W&B (when enabled) receive the same keys. On r
 logged after the checkpoint step are dropped first, so the files never hold a step twice.
 
 :class:`JudgeDownCallback` stops training, saving a checkpoint, once the judge has failed every
-verdict for longer than ``limit_s`` seconds.
+verdict for longer than ``limit_s`` seconds; under several processes the longest down time of
+any rank decides, so every rank stops on the same step.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from heartgrpo.train.distributed import gather_across_ranks, max_across_ranks
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +66,10 @@ class StepLogCallback(TrainerCallback):
         return self.log_dir / "steps.csv"
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.rows = [r for r in read_steps(self.jsonl_path) if r.get("step", 0) <= state.global_step]
-        self._rewrite_jsonl()
+        if state.is_world_process_zero:  # under several processes only the main one writes
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.rows = [r for r in read_steps(self.jsonl_path) if r.get("step", 0) <= state.global_step]
+            self._rewrite_jsonl()
         self._last = self._snapshot()
         self._shared_last = (getattr(self.judge, "shared_hits", 0) or 0, getattr(self.judge, "calls", 0) or 0)
 
@@ -74,31 +78,47 @@ class StepLogCallback(TrainerCallback):
         return dict(stats.snapshot()) if stats is not None and hasattr(stats, "snapshot") else {}
 
     def judge_metrics(self) -> dict[str, float]:
-        """Judge counters since the previous call, as rates."""
+        """Judge counters since the previous call, as rates. Under several processes (a
+        collective call: every rank makes it) the counters are summed over the ranks and each
+        rank's requests and verdicts are added as ``judge/requests/rank<i>``, ``judge/verdicts/rank<i>``."""
         now = self._snapshot()
         d = {k: now.get(k, 0) - self._last.get(k, 0) for k in now}
         self._last = now
+        shared, calls = getattr(self.judge, "shared_hits", None), getattr(self.judge, "calls", None)
+        ds = dc = None
+        if shared is not None and calls is not None:
+            ds, dc = shared - self._shared_last[0], calls - self._shared_last[1]
+            self._shared_last = (shared, calls)
+        ranks = gather_across_ranks((d, ds, dc))
         out: dict[str, float] = {}
-        if now:
+        if len(ranks) > 1:
+            d = {k: sum(r[0].get(k, 0) for r in ranks) for k in {k for r in ranks for k in r[0]}}
+            if ds is not None:
+                ds, dc = sum(r[1] or 0 for r in ranks), sum(r[2] or 0 for r in ranks)
+        if d:
             verdicts = d.get("verdicts", 0)
             looked = d.get("cache_hits", 0) + d.get("cache_misses", 0)
             out["judge/verdicts"] = float(verdicts)
             out["judge/failure_rate"] = d.get("failures", 0) / verdicts if verdicts else 0.0
             out["judge/cache_hit_rate"] = d.get("cache_hits", 0) / looked if looked else 0.0
             out["judge/requests"] = float(d.get("requests", 0))
-        shared, calls = getattr(self.judge, "shared_hits", None), getattr(self.judge, "calls", None)
-        if shared is not None and calls is not None:
-            ds, dc = shared - self._shared_last[0], calls - self._shared_last[1]
-            self._shared_last = (shared, calls)
+            if len(ranks) > 1:
+                for i, r in enumerate(ranks):
+                    out[f"judge/requests/rank{i}"] = float(r[0].get("requests", 0))
+                    out[f"judge/verdicts/rank{i}"] = float(r[0].get("verdicts", 0))
+        if ds is not None:
             out["judge/shared_rate"] = ds / (ds + dc) if ds + dc else 0.0
         return out
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs is None or not state.is_world_process_zero:
+        if logs is None:
             return
         if any(k.startswith("train_") for k in logs):  # the end-of-training summary
             return
-        logs.update(self.judge_metrics())
+        judged = self.judge_metrics()  # every rank: the counters are gathered
+        if not state.is_world_process_zero:
+            return
+        logs.update(judged)
         row = {"step": state.global_step, **{k: _clean(v) for k, v in logs.items()}}
         self.rows.append(row)
         if self.jsonl:
@@ -133,7 +153,7 @@ class JudgeDownCallback(TrainerCallback):
         self.down_seconds = 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
-        down = self.judge.down_for()
+        down = max_across_ranks(self.judge.down_for())  # every rank stops on the same step
         if down > self.limit_s and self.tripped_at_step is None:
             self.tripped_at_step = state.global_step
             self.down_seconds = down

@@ -27,6 +27,8 @@ GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEMO_MODEL_NAME = "smollm2-135m-instruct"
 #: ``model.name_or_path`` in a config that means "the bundled demo model".
 DEMO_MODEL_ALIAS = "demo:smollm2-135m-instruct"
+#: ``model.name_or_path`` for the tiny random Qwen3 (smoke runs; it learns nothing).
+TINY_MODEL_ALIAS = "tiny:qwen3"
 _DONE_MARKER = ".heartgrpo-converted"
 #: bump when the conversion changes, so stale caches are rebuilt
 _CONVERSION_VERSION = "2"
@@ -125,7 +127,13 @@ def ensure_demo_model(cache_dir: Path | None = None) -> Path:
 
 
 def resolve_model_path(name_or_path: str, cache_dir: Path | None = None) -> str:
-    """Map the demo alias to the converted directory; anything else is returned unchanged."""
+    """Map the demo alias to the converted directory and ``tiny:qwen3`` to the tiny random Qwen3
+    of :mod:`heartgrpo.train.tiny` (built once under the cache directory, for smoke runs such as
+    the two-process launch of docs/scaling.md); anything else is returned unchanged."""
     if name_or_path == DEMO_MODEL_ALIAS:
         return str(ensure_demo_model(cache_dir))
+    if name_or_path == TINY_MODEL_ALIAS:
+        from heartgrpo.train.tiny import build_tiny_qwen3
+
+        return str(build_tiny_qwen3(Path(cache_dir or default_cache_dir()) / "tiny-qwen3"))
     return name_or_path

@@ -6,7 +6,10 @@ over one shared :class:`~heartgrpo.train.judging.GuardedJudge`, plus an optional
 The dataset keeps the ``rubrics`` column (``remove_unused_columns=False``) so reward functions
 receive it. Checkpoints every ``grpo.save_steps``; ``resume=True`` continues from the newest
 checkpoint with the same data order (TRL's sampler is seeded by ``seed`` and the Trainer skips
-the batches already seen). When the judge fails every verdict for longer than
+the batches already seen). Under ``accelerate launch --num_processes N`` each process generates
+and judges its own share of the completions (TRL computes rewards on each process's local
+completions, then gathers them), all through the one SQLite verdict cache; only the main process
+writes the step log, ``run_config.yaml`` and ``log_history.json`` (see docs/scaling.md). When the judge fails every verdict for longer than
 ``judge.max_down_seconds`` training stops with a checkpoint and :class:`JudgeUnavailableError`.
 
     >>> result = run_grpo(cfg, adapter=Path("runs/cpu-demo/sft/adapter"))   # doctest: +SKIP
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heartgrpo.train.distributed import is_main_process
 from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, judge_in_use
 from heartgrpo.train.sft import last_checkpoint, load_jsonl
 
@@ -123,16 +127,19 @@ def resumable_trainer_class(base: type) -> type:
     TRL's ``RepeatSampler`` draws every epoch's permutation from one generator seeded once, so a
     run resumed in epoch k would replay epoch 0's order. Here the generator is reseeded with
     ``seed + epoch`` whenever the Trainer announces an epoch (``set_epoch``), which makes a resumed
-    run see exactly the batches the uninterrupted run would have seen.
+    run see exactly the batches the uninterrupted run would have seen. A multi-process CPU run
+    also loads its optimizer state on resume (:class:`~heartgrpo.train.distributed.CpuRankResumeMixin`).
     """
     from trl.trainer.utils import RepeatSampler
+
+    from heartgrpo.train.distributed import CpuRankResumeMixin
 
     class EpochSeededRepeatSampler(RepeatSampler):
         def set_epoch(self, epoch: int) -> None:
             if self.shuffle:
                 self.generator.manual_seed((self.seed or 0) + int(epoch))
 
-    class ResumableGRPOTrainer(base):
+    class ResumableGRPOTrainer(CpuRankResumeMixin, base):
         def _get_train_sampler(self, dataset=None):
             sampler = super()._get_train_sampler(dataset)
             if type(sampler) is RepeatSampler:
@@ -176,6 +183,9 @@ def run_grpo(
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # Unsloth before torch/trl/transformers/peft
     t0 = time.perf_counter()
+    from heartgrpo.train.vllm_server import require_vllm_server
+
+    require_vllm_server(cfg.grpo)  # a generation server that does not answer fails before any model loads
     if rows is None:
         rows = load_jsonl(cfg.data_dir / "grpo.jsonl")
     with judge_in_use(cfg.judge, judge) as used:
@@ -222,10 +232,13 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
     ckpt = last_checkpoint(out) if resume else None
     if resume and ckpt is None:
         log.info("resume asked but %s holds no checkpoint: starting from step 0", out)
-    cfg.dump(out / "run_config.yaml")
+    main = is_main_process()
+    if main:
+        cfg.dump(out / "run_config.yaml")
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     history = list(trainer.state.log_history)
-    (out / "log_history.json").write_text(json.dumps(history, indent=1))
+    if main:
+        (out / "log_history.json").write_text(json.dumps(history, indent=1))
     if down.tripped_at_step is not None:
         kept = last_checkpoint(out)
         raise JudgeUnavailableError(
@@ -234,8 +247,9 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
             f"Bring the judge endpoint back ({cfg.judge.base_url or cfg.judge.kind}) and rerun with --resume."
         )
     adapter_dir = out / "adapter"
-    trainer.save_model(str(adapter_dir))
-    loaded.tokenizer.save_pretrained(str(adapter_dir))
+    trainer.save_model(str(adapter_dir))  # every rank (ZeRO-3 / FSDP gather the weights); the main one writes
+    if main:
+        loaded.tokenizer.save_pretrained(str(adapter_dir))
     _keep_rollout_engine(cfg, loaded)
     return GRPOResult(
         adapter_dir=adapter_dir,

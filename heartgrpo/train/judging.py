@@ -58,10 +58,22 @@ def build_judge(settings: JudgeSettings) -> Any:
         max_retries=settings.max_retries,
         cache=settings.cache,
         temperature=settings.temperature,
+        replica_retry_after=settings.replica_retry_after,
+        **_limit_share(settings),
     )
     if settings.workers > 1:
         return ProcessPoolJudge(settings.workers, **options)
     return OpenAIJudge(**options)
+
+
+def _limit_share(settings: JudgeSettings) -> dict[str, float | None]:
+    """The judge's rate limits for one judge object: the run's limits divided by the judges that
+    send at once (``judge.workers`` per process, times the processes of an accelerate launch)."""
+    from heartgrpo.train.distributed import world_size
+
+    share = settings.workers * world_size()
+    return {name: None if value is None else value / share
+            for name, value in (("requests_per_minute", settings.requests_per_minute), ("tokens_per_minute", settings.tokens_per_minute))}
 
 
 @contextmanager

@@ -4,7 +4,8 @@ Examples are TRL's conversational prompt-completion pairs, ``{"prompt": [message
 "completion": [{"role": "assistant", "content": ...}]}``; with ``completion_only_loss`` TRL
 masks the prompt tokens out of the loss. Examples longer than ``sft.drop_longer_than *
 sft.max_length`` tokens are dropped (counted, never truncated). The LoRA adapter is saved to
-``<output_dir>/sft/adapter``; GRPO continues from it.
+``<output_dir>/sft/adapter``; GRPO continues from it. Under ``accelerate launch`` every process
+trains on its share of each batch and only the main process writes files.
 
     >>> result = run_sft(cfg)                                # doctest: +SKIP
     >>> result.adapter_dir  # doctest: +SKIP
@@ -20,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from heartgrpo.train.distributed import is_main_process
 
 if TYPE_CHECKING:
     from heartgrpo.config import RunConfig
@@ -129,7 +132,9 @@ def run_sft(
 
     out = cfg.sft_dir
     args = build_sft_config(cfg, out, on_cuda=loaded.on_cuda)
-    trainer = SFTTrainer(
+    from heartgrpo.train.distributed import CpuRankResumeMixin
+
+    trainer = type("ResumableSFTTrainer", (CpuRankResumeMixin, SFTTrainer), {})(
         model=loaded.model,
         args=args,
         train_dataset=Dataset.from_list(examples),
@@ -139,10 +144,11 @@ def run_sft(
     ckpt = last_checkpoint(out) if resume else None
     output = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     adapter_dir = out / "adapter"
-    trainer.save_model(str(adapter_dir))
-    loaded.tokenizer.save_pretrained(str(adapter_dir))
+    trainer.save_model(str(adapter_dir))  # every rank (ZeRO-3 / FSDP gather the weights); the main one writes
     history = list(trainer.state.log_history)
-    (out / "log_history.json").write_text(json.dumps(history, indent=1))
+    if is_main_process():
+        loaded.tokenizer.save_pretrained(str(adapter_dir))
+        (out / "log_history.json").write_text(json.dumps(history, indent=1))
     return SFTResult(
         adapter_dir=adapter_dir,
         steps=trainer.state.global_step,

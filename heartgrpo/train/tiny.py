@@ -82,14 +82,20 @@ def build_tiny_qwen3(
 ) -> Path:
     """Build and save a tiny random Qwen3 and its tokenizer in ``out_dir``; returns the path.
 
-    Reuses ``out_dir`` when it already holds a saved model and tokenizer.
+    Reuses ``out_dir`` when it already holds a saved model and tokenizer. Writes into a temporary
+    sibling and renames it, so processes building it at once never see a half-written model.
     """
+    import os
+    import shutil
+
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    out = Path(out_dir)
-    if (out / "config.json").exists() and (out / "tokenizer.json").exists():
-        return out
+    final = Path(out_dir)
+    if (final / "config.json").exists() and (final / "tokenizer.json").exists():
+        return final
+    out = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
     config = Qwen3Config(
@@ -112,4 +118,10 @@ def build_tiny_qwen3(
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return out
+    if (final / "config.json").exists() and (final / "tokenizer.json").exists():  # another process won
+        shutil.rmtree(out, ignore_errors=True)
+        return final
+    if final.exists():  # an empty or partial directory of an older build
+        shutil.rmtree(final)
+    out.rename(final)
+    return final

@@ -164,7 +164,10 @@ def grpo_kwargs(
         # TRL's default is True, Unsloth's False: always explicit, so the run config records it
         vllm_importance_sampling_correction=g.vllm_importance_sampling_correction,
     )
-    if g.use_vllm:
+    if g.use_vllm and g.vllm_mode == "server":
+        kwargs.update(vllm_mode="server", vllm_server_host=g.vllm_server_host, vllm_server_port=g.vllm_server_port,
+                      vllm_server_timeout=g.vllm_server_timeout)
+    elif g.use_vllm:
         kwargs["vllm_mode"] = "colocate"
         if g.vllm_gpu_memory_utilization is not None:  # read by TRL's own vLLM only, never by Unsloth
             kwargs["vllm_gpu_memory_utilization"] = g.vllm_gpu_memory_utilization

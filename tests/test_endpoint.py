@@ -1,0 +1,144 @@
+"""Judge replicas: least-busy routing, failover when a replica dies, rate limits on a fake clock,
+cache keys that never see the replica URL. Real HTTP servers on 127.0.0.1 (the loopback server)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from heartgrpo.endpoint import EndpointPool, RateLimiter
+from heartgrpo.judge import OpenAIJudge
+from heartgrpo.judge.loopback import LoopbackServer, grading_responder
+
+RUBRIC = [{"criterion": f"Mentions fact {j} about the heart", "points": 3} for j in range(6)]
+PROMPT = [{"role": "user", "content": "I have chest pain."}]
+
+
+class FakeClock:
+    """A clock that only moves when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.now + seconds
+        await asyncio.sleep(0)
+        self.now = max(self.now, target)
+
+
+def test_pick_prefers_least_busy_then_least_sent_and_skips_a_failed_replica_until_its_retry_time() -> None:
+    clock = FakeClock()
+    pool = EndpointPool(["http://a/v1", "http://b/v1", "http://c/v1"], retry_after=30, clock=clock)
+    a, b, c = pool.replicas
+    a.in_flight, b.in_flight, c.in_flight = 2, 1, 1
+    b.sent, c.sent = 5, 3
+    assert pool.pick() is c
+    pool.mark_down(c, "connection refused")
+    assert pool.pick() is b and pool.pick({b.index}) is a
+    clock.now = 29.9
+    assert pool.pick() is b
+    clock.now = 30.0  # its retry time: healthy again
+    assert pool.pick() is c
+    for r in pool.replicas:
+        pool.mark_down(r, "down")
+    a.down_until, b.down_until, c.down_until = 50.0, 40.0, 45.0
+    assert pool.pick() is b  # all out: the one due back first is still tried
+
+
+def test_pool_rejects_an_empty_or_duplicated_list() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        EndpointPool([])
+    with pytest.raises(ValueError, match="listed twice"):
+        EndpointPool(["http://a/v1", "http://a/v1"])
+
+
+@pytest.mark.parametrize(("limits", "tokens"), [({"requests_per_minute": 60}, 0), ({"tokens_per_minute": 6000}, 100)])
+def test_rate_limit_holds_within_5_percent_over_simulated_minutes(limits: dict, tokens: int) -> None:
+    clock = FakeClock()
+    pool = EndpointPool(["http://a/v1", "http://b/v1"], clock=clock, sleep=clock.sleep, **limits)
+    starts: list[float] = []
+
+    async def send(replica):
+        starts.append(clock.now)
+        return replica.url
+
+    async def main() -> None:
+        await asyncio.gather(*(pool.call(send, tokens=tokens) for _ in range(300)))
+
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    assert time.perf_counter() - t0 < 5  # five simulated minutes, not five real ones
+    assert len(starts) == 300
+    for minute in range(4):
+        n = sum(minute * 60 <= t < (minute + 1) * 60 for t in starts)
+        assert 57 <= n <= 63, (minute, n)
+    # and no sliding 60 s window ever holds more than the limit (+1 at the closed edge)
+    assert max(sum(s <= t < s + 60 for t in starts) for s in starts) <= 60
+
+
+def test_limiter_without_limits_never_waits() -> None:
+    limiter = RateLimiter()
+    assert not limiter.active and limiter.reserve(10_000) == 0.0
+
+
+def _judge(urls, **kw) -> OpenAIJudge:
+    return OpenAIJudge("judge", base_url=urls, timeout=5, backoff_base=0.01, backoff_max=0.02, **kw)
+
+
+def test_requests_spread_over_replicas_and_a_replica_killed_mid_run_loses_no_verdict() -> None:
+    servers = [LoopbackServer(grading_responder(0.05)).start() for _ in range(3)]
+    victim = servers[1]
+    try:
+        judge = _judge([s.base_url for s in servers], max_retries=0)  # only failover can save a verdict
+
+        def kill_when_busy() -> None:
+            deadline = time.monotonic() + 20
+            while len(victim.requests) < 8 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            victim.stop()
+
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+
+        async def main():
+            out = await asyncio.gather(*(judge.grade(PROMPT, f"answer {i}", RUBRIC) for i in range(40)))
+            await judge.aclose()
+            return out
+
+        results = asyncio.run(main())
+        killer.join()
+        verdicts = [v for vs in results for v in vs]
+        assert len(verdicts) == 240 and all(v.met is not None for v in verdicts), [v.error for v in verdicts if v.met is None][:3]
+        snap = judge.endpoints.snapshot()
+        assert snap[1]["failures"] >= 1 and snap[1]["down"]  # the killed replica was taken out
+        assert len(servers[0].requests) > 40 and len(servers[2].requests) > 40  # the others took the rest
+        answered_elsewhere = len(servers[0].requests) + len(servers[2].requests)
+        assert answered_elsewhere >= 240 - len(victim.requests)
+    finally:
+        for s in (servers[0], servers[2]):
+            s.stop()
+
+
+def test_cache_keys_are_the_same_for_one_url_or_several(tmp_path) -> None:
+    with LoopbackServer(grading_responder()) as one, LoopbackServer(grading_responder()) as two:
+        single = _judge(one.base_url, cache=tmp_path / "v.sqlite")
+        pooled = _judge([two.base_url, one.base_url], cache=tmp_path / "v.sqlite")
+        messages = [{"role": "user", "content": "q"}]
+        assert single._key("grade_v1", messages, "r", RUBRIC[0]) == pooled._key("grade_v1", messages, "r", RUBRIC[0])
+
+        async def main():
+            first = await single.grade(PROMPT, "cached answer", RUBRIC)
+            again = await pooled.grade(PROMPT, "cached answer", RUBRIC)
+            await single.aclose()
+            await pooled.aclose()
+            return first, again
+
+        first, again = asyncio.run(main())
+        assert [v.met for v in first] == [v.met for v in again]
+        assert len(two.requests) == 0 and pooled.stats.cache_hits == len(RUBRIC)
