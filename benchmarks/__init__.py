@@ -56,13 +56,15 @@ place.
 @dataclass(frozen=True)
 class Benchmark:
     """One registered benchmark: module ``benchmarks.<name>``; ``quick_args`` are passed for
-    ``--quick``; ``timeout_s`` bounds one run of it."""
+    ``--quick``; ``timeout_s`` bounds one run of it. ``default=False``: too long for the
+    default run (``make bench``); it runs when named with ``--only`` or in ``--quick`` mode."""
 
     name: str
     title: str
     args: tuple[str, ...] = ()
     quick_args: tuple[str, ...] = ("--quick",)
     timeout_s: float = 600.0
+    default: bool = True
 
 
 #: Run in this order; a module that does not exist (yet) is skipped with a note.
@@ -72,6 +74,8 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("learning_curve", "CPU learning curve (small proxy)", timeout_s=660),
     Benchmark("reward_signal", "Reward-signal study", timeout_s=240),
     Benchmark("verifier", "Local verifier vs the GPT-4.1 grader (eval split)", timeout_s=900),
+    Benchmark("strategy_race", "Strategy race: six reward strategies in real GRPO on an exact rubric task",
+              timeout_s=2400, default=False),
 )
 
 

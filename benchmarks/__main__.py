@@ -1,7 +1,8 @@
 """Run the registered benchmarks: ``python -m benchmarks [--only NAME ...] [--quick] [--docs DIR]``.
 
 Every module of :data:`benchmarks.REGISTRY` that exists (then any other ``benchmarks/*.py``
-not yet registered) runs in its own process
+not yet registered) runs in its own process (a module registered with ``default=False``
+only when named with ``--only`` or in ``--quick`` mode)
 (``python -m benchmarks.<name>``, plus ``--quick`` arguments in quick mode), one after the
 other, each under its own time limit; each regenerates its section of ``docs/benchmarks.md``
 and its figures. Missing modules are skipped with a note. The exit status is non-zero when any
@@ -84,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         env["HEARTGRPO_BENCH_DOCS"] = str(args.docs.resolve())
         os.environ["HEARTGRPO_BENCH_DOCS"] = env["HEARTGRPO_BENCH_DOCS"]
 
-    selected = [b for b in benches if not args.only or b.name in args.only]
+    selected = [b for b in benches if (b.name in args.only if args.only else b.default or args.quick)]
+    for b in benches:
+        if not args.only and not args.quick and not b.default:
+            print(f"--- {b.name}: not in the default run (budget {b.timeout_s:.0f} s); "
+                  f"run it with `python -m benchmarks --only {b.name}`", flush=True)
     results: list[tuple[Benchmark, str, float]] = []
     t0 = time.perf_counter()
     for bench in selected:

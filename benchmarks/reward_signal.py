@@ -172,6 +172,42 @@ def logged_section(paths: list[Path]) -> str:
     )
 
 
+RACE_RESULTS = "runs/bench/strategy_race/results.json"
+
+
+def race_section(simulated: dict, path: Path | None = None) -> str:
+    """Zero-std shares measured in the strategy race (real GRPO, exact rewards) next to this
+    study's simulated ones at m = 0.5 (``simulated[strategy]``: list over seeds)."""
+    path = path or ROOT / RACE_RESULTS
+    if not path.is_file():
+        return (f"No strategy-race results found (`{RACE_RESULTS}`; written by "
+                "`python -m benchmarks --only strategy_race`).")
+    data = json.loads(path.read_text())
+    if "summary" not in data:
+        return (f"`{RACE_RESULTS}` holds the runs of a strategy race that has not finished (no summary yet); "
+                "rerun this study once it has.")
+    table = data["summary"]["table"]
+    sim_race = {float(k): v for k, v in data.get("simulated", {}).items()}
+    rows = []
+    for name in STRATEGIES:
+        row = [name, fmt_ci(*ci(simulated[name], "frac_zero_std"))]
+        row += [f"{sim_race[0.5][name]:.3f}" if 0.5 in sim_race else "n/a"]
+        for scale in ("group", "batch"):
+            t = table.get(scale, {}).get(name)
+            row += ["n/a", "n/a"] if t is None else [fmt_ci(m, max(0.0, lo), min(1.0, hi))
+                                                    for m, lo, hi in (t["zero_std_early_ci"], t["zero_std_ci"])]
+        rows.append(row)
+    meta = data["meta"]
+    return (
+        f"Measured in `{meta['command']}` ({meta['steps']} GRPO steps per run, seeds {meta['seeds']}, groups of "
+        f"{meta['grpo']['num_generations']}): TRL's `frac_reward_zero_std` over the first 20% of steps and over the "
+        "whole run, mean over seeds with a 95% t-interval, next to this study's model at m = 0.5 on the bundled "
+        "rubrics (groups of 6) and on the race's own rubrics. See the strategy-race section for the setup.\n\n"
+        + md_table(["strategy", "model, bundled rubrics", "model, race rubrics", "race group: first 20%",
+                    "race group: all steps", "race batch: first 20%", "race batch: all steps"], rows)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reward_signal", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -266,6 +302,10 @@ sizes here (smallest, median, largest):
 ### (b) Verdicts logged during real GRPO runs
 
 {logged_section(log_paths)}
+
+### (c) Zero-std shares measured in the strategy race
+
+{race_section({name: results[mid][name]["frac_zero_std"] for name in STRATEGIES})}
 """
     path = write_section("reward_signal", body)
     print(f"wrote section reward_signal of {path} in {time.perf_counter() - t0:.1f} s")

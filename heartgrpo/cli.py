@@ -190,6 +190,10 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
         rows = [(f"mean rubric score before GRPO{approx}", f"{_fmt(r.score_before)}  (n={r.before['n_scored']})"),
                 (f"mean rubric score after GRPO{approx}", f"{_fmt(r.score_after)}  (n={r.after['n_scored']})")]
         rows.append(("judge", ", ".join(j.get("id", "?") for j in r.after.get("judge", []))))
+        if r.trend is not None:
+            t = r.trend
+            rows.append(("training reward, first -> last quarter",
+                         f"{t['first']:.3f} -> {t['last']:.3f}  (change {t['diff']:+.3f}, 95% CI [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}])"))
         rows += [(f"{k} seconds", f"{v:.1f}") for k, v in r.seconds.items()]
         rows += [("total seconds", f"{time.perf_counter() - t0:.1f}"), ("report", r.report.get("html")), ("report (markdown)", r.report.get("md"))]
         _summary("demo", rows)

@@ -150,6 +150,8 @@ class GRPOSettings(_TrainSettings):
     num_iterations: int = Field(1, gt=0)
     mask_truncated_completions: bool = False
     shuffle_dataset: bool = True
+    #: train on the first N GRPO prompts only (None: all); a short demo sees each of them several times
+    max_prompts: int | None = Field(None, ge=1)
     log_completions: bool = False
     #: colocated vLLM rollouts; needs a GPU (``model.fast_inference`` with Unsloth)
     use_vllm: bool = False

@@ -3,7 +3,8 @@
 * :func:`score_figure` — HealthBench score and the paper's accuracy per model, 95% CI bars;
 * :func:`tag_figure` — per-tag scores (``theme:``, ``axis:``) per model with CI bars;
 * :func:`reward_figure` — GRPO reward curves from per-step logs (``rewards/<name>/mean`` with a
-  +-std band, and ``frac_reward_zero_std``), whatever of these columns exist;
+  +-std band, and ``frac_reward_zero_std``), whatever of these columns exist, with the first- and
+  last-quarter means of the training ``reward`` drawn as dashed segments;
 * :func:`agreement_figure` — judge agreement (macro F1) overall and per category.
 
 GRPO logs are read by :func:`load_log` from JSONL, CSV, or a TRL ``trainer_state.json``.
@@ -147,6 +148,13 @@ def reward_figure(rows: Sequence[Mapping[str, Any]], title: str = "GRPO") -> byt
             ax.fill_between(xs, [y - d for y, d in zip(ys, sd)], [y + d for y, d in zip(ys, sd)], alpha=0.2, color=line.get_color())
     if not names and has_reward:
         ax.plot(*_series(rows, "reward"), label="reward")
+    xs, ys = _series(rows, "reward")
+    if len(ys) >= 4:  # first- and last-quarter means of the training reward
+        q = len(ys) // 4
+        for part, label in ((slice(0, q), "first quarter mean"), (slice(len(ys) - q, len(ys)), "last quarter mean")):
+            mean = sum(ys[part]) / q
+            ax.hlines(mean, xs[part][0], xs[part][-1], colors="k", linestyles="--", lw=1.2)
+            ax.annotate(f"{label} {mean:.3f}", (xs[part][0], mean), fontsize=6, textcoords="offset points", xytext=(0, 4))
     ax.set_xlabel("step")
     ax.set_title(f"{title}: reward mean ± std")
     ax.legend(fontsize=7)

@@ -26,7 +26,7 @@ from typing import Any
 from heartgrpo.eval import figures
 from heartgrpo.eval.metrics import F1_NOTE
 
-__all__ = ["fmt_ci", "judge_label", "write_report"]
+__all__ = ["fmt_ci", "judge_label", "trend_text", "write_report"]
 
 Block = tuple  # ("h", level, text) | ("p", text) | ("table", headers, rows) | ("img", name, png, alt)
 
@@ -44,6 +44,20 @@ def fmt_ci(agg: Mapping[str, Any], key: str = "score") -> str:
 def judge_label(summary: Mapping[str, Any]) -> str:
     """Judge id(s) of a run, with ``(approximate)`` for an offline approximate judge."""
     return ", ".join(j.get("id", "?") + (" (approximate)" if j.get("approximate") else "") for j in summary.get("judge", []))
+
+
+def trend_text(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """One sentence on whether the GRPO training reward rose (:func:`heartgrpo.eval.trend.reward_trend`)."""
+    from heartgrpo.eval.trend import reward_trend
+
+    t = reward_trend(rows)
+    if t is None:
+        return None
+    verdict = ("rose" if t["ci_low"] > 0 else "fell") if t["excludes_zero"] else "did not change measurably"
+    return (f"Training reward (TRL's `reward`, mean over each step's completions): first quarter of steps "
+            f"({t['first_steps'][0]}-{t['first_steps'][1]}) {t['first']:.3f}, last quarter ({t['last_steps'][0]}-"
+            f"{t['last_steps'][1]}) {t['last']:.3f}; change {t['diff']:+.3f} [95% CI {t['ci_low']:+.3f}, {t['ci_high']:+.3f}] "
+            f"(bootstrap over steps, each quarter resampled on its own): the training reward {verdict}.")
 
 
 def _failures(s: Mapping[str, Any]) -> str:
@@ -130,6 +144,9 @@ def _blocks(
         b.append(("h", 2, f"GRPO reward curves: {name}"))
         slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
         b.append(("img", f"rewards_{slug}.png", png, name) if png else ("p", "no reward columns in this log"))
+        text = trend_text(rows)
+        if text:
+            b.append(("p", text))
     if agreement is not None:
         ex = agreement.get("excluded", {})
         b.append(("h", 2, "Judge agreement with physicians"))

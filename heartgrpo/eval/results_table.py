@@ -46,8 +46,10 @@ def _settings(s: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={st[k]}" for k in keys if k in st)
 
 
-def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str | None = None) -> str:
-    """The markdown text of ``docs/results.md``."""
+def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str | None = None,
+                         notes: Sequence[str] = ()) -> str:
+    """The markdown text of ``docs/results.md``; ``notes`` (e.g. the GRPO training-reward trend)
+    go in a section after our measurements."""
     generated = generated or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Results",
@@ -77,6 +79,10 @@ def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str 
         lines += ["", "† some criteria were unjudged; those prompts are excluded from the score.", ""]
     else:
         lines += ["No evaluation run has been saved yet.", ""]
+    if notes:
+        lines += ["## Training", ""]
+        for note in notes:
+            lines += [note, ""]
     lines += [
         "## The paper's published table",
         "",
@@ -89,9 +95,10 @@ def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str 
     return "\n".join(lines)
 
 
-def write_results_table(summaries: Sequence[Mapping[str, Any]], out_path: str | Path = "docs/results.md") -> Path:
+def write_results_table(summaries: Sequence[Mapping[str, Any]], out_path: str | Path = "docs/results.md",
+                        notes: Sequence[str] = ()) -> Path:
     """Write :func:`render_results_table` to ``out_path``."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_results_table(summaries), encoding="utf-8")
+    out_path.write_text(render_results_table(summaries, notes=notes), encoding="utf-8")
     return out_path

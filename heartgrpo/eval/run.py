@@ -102,11 +102,13 @@ def report(
     results_md: str | Path | None = None,
     settings: EvalSettings | None = None,
     title: str = "heartgrpo evaluation",
+    notes: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write the report for ``run_dirs`` (the first is the baseline of paired comparisons).
 
     ``agreement``: a judge-validation result (dict or saved JSON); or ``meta_eval`` + ``judge``
-    to compute it now. ``results_md``: also write the results table there. Returns the paths.
+    to compute it now. ``results_md``: also write the results table there. ``notes``: paragraphs
+    placed after the paired comparisons. Returns the paths.
     """
     from heartgrpo.eval.figures import load_log
     from heartgrpo.eval.report import write_report
@@ -127,7 +129,7 @@ def report(
     if len(set(names)) != len(names):
         for s, d in zip(summaries, run_dirs):
             s["name"] = str(d)
-    comparisons, notes = [], []
+    comparisons, notes = [], list(notes)
     for other in summaries[1:]:
         try:
             comparisons.append(compare_runs(other, summaries[0], n_bootstrap=settings.n_bootstrap, seed=settings.bootstrap_seed))
@@ -147,5 +149,8 @@ def report(
     paths = write_report(summaries, out_dir, comparisons=comparisons, grpo_logs=logs, agreement=agreement,
                          title=title, notes=notes)
     if results_md is not None:
-        paths["results_md"] = write_results_table(summaries, results_md)
+        from heartgrpo.eval.report import trend_text
+
+        trends = [f"GRPO log `{name}`: {text}" for name, rows in logs.items() if (text := trend_text(rows))]
+        paths["results_md"] = write_results_table(summaries, results_md, notes=[*trends, *notes])
     return paths

@@ -201,6 +201,8 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
     from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
 
     data = grpo_rows(rows)
+    if cfg.grpo.max_prompts is not None:
+        data = data[: cfg.grpo.max_prompts]
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
         adapter = cfg.sft_dir / "adapter"
     guarded = judge if isinstance(judge, GuardedJudge) else GuardedJudge(judge)

@@ -143,8 +143,10 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
         )
 
 
-def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: str | None = None) -> dict[str, Path]:
-    """Report over the evaluated stages (the first is the baseline of paired comparisons)."""
+def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: str | None = None,
+                 notes: tuple[str, ...] = ()) -> dict[str, Path]:
+    """Report over the evaluated stages (the first is the baseline of paired comparisons);
+    ``notes``: paragraphs placed after the paired comparisons."""
     from heartgrpo.eval.run import report
 
     stages = stages or tuple(s for s in EVAL_STAGES if (eval_dir_for(cfg, s) / "answers.jsonl").is_file())
@@ -159,6 +161,7 @@ def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: s
         results_md=results_md,
         settings=cfg.eval,
         title=title or f"heartgrpo evaluation: {cfg.name}",
+        notes=notes,
     )
 
 
@@ -168,6 +171,8 @@ class DemoResult:
     before: dict
     after: dict
     seconds: dict[str, float] = field(default_factory=dict)
+    #: first- vs last-quarter change of the GRPO training reward (:func:`heartgrpo.eval.trend.reward_trend`)
+    trend: dict | None = None
 
     @property
     def score_before(self) -> float:
@@ -204,6 +209,33 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
         before = timed(f"eval {first} (before GRPO)", stage_eval, cfg, first, judge=judge, progress=progress)
         timed("grpo", stage_grpo, cfg, judge=judge)
         after = timed("eval grpo (after GRPO)", stage_eval, cfg, "grpo", judge=judge, progress=progress)
+    from heartgrpo.eval.trend import reward_trend
+    from heartgrpo.train.callbacks import read_steps
+
     label = judge_label(judge)
-    paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}")
-    return DemoResult(report=paths, before=before, after=after, seconds=seconds)
+    paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}",
+                  notes=(judge_note(judge),))
+    trend = reward_trend(read_steps(cfg.grpo_dir / "steps.jsonl"))
+    return DemoResult(report=paths, before=before, after=after, seconds=seconds, trend=trend)
+
+
+def judge_note(judge: Any) -> str:
+    """One sentence on what the judge rewards, and so what a gain in the demo means. A judge may
+    state it itself in a ``rewards_description`` attribute."""
+    from heartgrpo.judge import LexicalJudge
+    from heartgrpo.train.judging import is_approximate
+
+    inner = getattr(judge, "inner", judge)
+    own = getattr(inner, "rewards_description", None)
+    if own:
+        return str(own)
+    if isinstance(inner, LexicalJudge):
+        return ("What a gain means: the approximate lexical judge marks a criterion met when enough of the criterion's "
+                "content words appear in the answer, so it rewards word overlap with the rubric, not clinical "
+                "correctness; a rising reward or a held-out gain means answers that share more words with the "
+                "criteria, not better medical advice.")
+    if is_approximate(inner):
+        return (f"What a gain means: the judge {type(inner).__name__} is approximate (it predicts verdicts, it does not "
+                "understand the answer); a gain means answers that it scores higher, which is evidence about clinical "
+                "quality only as far as its agreement with a real grader goes.")
+    return f"Judge: {type(inner).__name__}; a gain is a gain in the rubric score as that judge grades it."

@@ -1,0 +1,481 @@
+"""Strategy race: the six reward strategies in real GRPO on an exact rubric task.
+
+``python -m benchmarks.strategy_race [--quick] [--steps N] [--seeds K] [--scales group batch]``
+
+The task is :mod:`heartgrpo.phrase_task` (cardiac emergency advice written as whole phrases,
+10-15 RaR-style criteria per prompt, every criterion decided by a program, so the reward has no
+judge error). The policy is a tiny random Qwen3 whose tokens are the task's phrases, warmed up
+by a short SFT on random answers (the format, none of the rules; one SFT per seed, shared by
+every strategy of that seed), then trained by TRL's GRPOTrainer through
+:func:`heartgrpo.train.grpo.run_grpo` with each strategy, the same budget and the same seeds,
+under ``scale_rewards="group"`` and ``"batch"``. Every ``--eval-every`` steps a callback scores
+answers sampled (temperature 1, fixed seed) for held-out prompts (HealthBench formula, exact
+verdicts).
+
+Writes ``runs/bench/strategy_race/results.json``, the ``strategy_race`` section of
+docs/benchmarks.md and ``docs/figures/strategy_race.png``. ``--quick``: 2 strategies, 2 seeds,
+a few steps: a smoke test whose numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
+from heartgrpo.eval.trend import paired_seed_test, steps_to_threshold, t_interval
+from heartgrpo.phrase_task import ExactJudge, build_phrase_model, check, random_answer, split_scenarios, task_rows
+
+RUN_DIR = ROOT / "runs" / "bench" / "strategy_race"
+QUICK_RUN_DIR = ROOT / "runs" / "bench" / "strategy_race-quick"
+STRATEGIES = ("binary", "healthbench", "rar_explicit", "hybrid", "complexity", "criterion_variance")
+SCALES = ("group", "batch")
+HELD_OUT = 40
+#: GRPO settings of the race (the rest from configs/cpu-demo.yaml)
+GRPO = {"learning_rate": 3e-3, "num_generations": 6, "per_device_train_batch_size": 12, "max_completion_length": 20,
+        "warmup_ratio": 0.0, "lr_scheduler_type": "constant", "temperature": 1.0, "min_p": None, "beta": 0.0}
+SFT = {"learning_rate": 5e-3, "per_device_train_batch_size": 16, "max_steps": 80}
+log = logging.getLogger("benchmarks.strategy_race")
+
+
+def race_config(model_path: Path, out: Path, seed: int, *, strategy: str = "healthbench", scale: str = "group",
+                steps: int = 100, grpo: dict | None = None, sft: dict | None = None):
+    """``configs/cpu-demo.yaml`` with the race's model, SFT and GRPO settings for one run."""
+    from heartgrpo.config import load_config
+
+    g, s = {**GRPO, **(grpo or {})}, {**SFT, **(sft or {})}
+    overrides: dict[str, Any] = {
+        "name": f"race-{strategy}-{scale}-s{seed}", "seed": seed, "output_dir": str(out),
+        "model.name_or_path": str(model_path), "model.max_seq_length": 128,
+        "lora.target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"],
+        "sft.enabled": True, "sft.max_length": 128, "sft.save_steps": 100_000, "sft.logging_steps": 10,
+        "grpo.max_steps": steps, "grpo.save_steps": 100_000, "grpo.logging_steps": 1, "grpo.scale_rewards": scale,
+        "reward.strategies": [{"name": strategy}], "logging.csv": False,
+        "sft.trl_extra": {"disable_tqdm": True, "loss_type": "nll"},  # TRL: chunked_nll refuses a LoRA lm_head
+        "grpo.trl_extra": {"disable_tqdm": True},
+    }
+    overrides.update({f"grpo.{k}": v for k, v in g.items()})
+    overrides.update({f"sft.{k}": v for k, v in s.items()})
+    return load_config(ROOT / "configs" / "cpu-demo.yaml", overrides=overrides)
+
+
+def sft_rows(prompts: Sequence[list[dict]], n: int, seed: int) -> list[dict]:
+    """``n`` SFT pairs: a training prompt and a random answer (format only)."""
+    rng = random.Random(seed)
+    return [{"prompt": p, "completion": [{"role": "assistant", "content": random_answer(rng)}]}
+            for p in (rng.choice(list(prompts)) for _ in range(n))]
+
+
+#: held-out answers per prompt, sampled at temperature 1 (the policy GRPO trains), with this seed
+HELD_OUT_SAMPLES = 2
+HELD_OUT_SEED = 1234
+
+
+def held_out_scores(model: Any, tokenizer: Any, rows: Sequence[dict], max_new_tokens: int,
+                    samples: int = HELD_OUT_SAMPLES, seed: int = HELD_OUT_SEED) -> list[float]:
+    """Per row, the mean HealthBench-formula score (exact verdicts) of ``samples`` answers drawn
+    at temperature 1 with a fixed seed; the training RNG state is left untouched."""
+    import torch
+
+    from heartgrpo.eval.metrics import example_score
+
+    texts = [tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False) for r in rows]
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        out = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                             num_return_sequences=samples, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=tokenizer.eos_token_id)
+    if was_training:
+        model.train()
+    answers = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    scores = []
+    for i, r in enumerate(rows):
+        points = [c["points"] for c in r["rubrics"]]
+        per = [example_score(points, check(r["prompt"], a, r["rubrics"])) for a in answers[i * samples:(i + 1) * samples]]
+        scores.append(sum(per) / len(per))
+    return scores
+
+
+def held_out_callback(tokenizer: Any, rows: Sequence[dict], every: int, max_new_tokens: int) -> Any:
+    """A TrainerCallback recording the mean held-out score (clipped to [0, 1]) at step 0 and
+    every ``every`` steps in ``.curve`` as (step, score) pairs."""
+    from transformers import TrainerCallback
+
+    class HeldOut(TrainerCallback):
+        curve: list[tuple[int, float]] = []
+
+        def _eval(self, step: int, model: Any) -> None:
+            s = held_out_scores(model, tokenizer, rows, max_new_tokens)
+            self.curve.append((step, min(1.0, max(0.0, sum(s) / len(s)))))
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            self.curve = []
+            self._eval(state.global_step, model)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            if state.global_step % every == 0 or state.global_step == state.max_steps:
+                self._eval(state.global_step, model)
+
+    return HeldOut()
+
+
+def run_sft_for_seed(model_path: Path, run_dir: Path, seed: int, train_prompts: Sequence[list[dict]], steps: int) -> Path:
+    from heartgrpo.train.sft import run_sft
+
+    cfg = race_config(model_path, run_dir / f"sft-s{seed}", seed, sft={"max_steps": steps})
+    n = steps * cfg.sft.per_device_train_batch_size
+    cfg.sft_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.sft_dir / "train.log", "w", encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
+        return run_sft(cfg, sft_rows(train_prompts, n, seed)).adapter_dir
+
+
+def run_one(model_path: Path, run_dir: Path, adapter: Path, seed: int, strategy: str, scale: str, steps: int,
+            train: list[dict], held: list[dict], every: int, tokenizer: Any) -> dict:
+    """One GRPO run; returns its held-out curve, zero-std shares per step and wall time."""
+    from heartgrpo.train.grpo import run_grpo
+
+    cfg = race_config(model_path, run_dir / f"{scale}-{strategy}-s{seed}", seed, strategy=strategy, scale=scale, steps=steps)
+    cb = held_out_callback(tokenizer, held, every, cfg.grpo.max_completion_length)
+    t0 = time.perf_counter()
+    cfg.grpo_dir.mkdir(parents=True, exist_ok=True)
+    with open(cfg.grpo_dir / "train.log", "w", encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
+        result = run_grpo(cfg, rows=train, adapter=adapter, judge=ExactJudge(), callbacks=[cb])
+    seconds = time.perf_counter() - t0
+    zero = [float(r["frac_reward_zero_std"]) for r in result.log_history if "frac_reward_zero_std" in r]
+    reward_key = f"rewards/rubric_{strategy}/mean"
+    train_reward = [float(r[reward_key]) for r in result.log_history if reward_key in r]
+    return {"strategy": strategy, "scale": scale, "seed": seed, "curve": cb.curve, "zero_std": zero,
+            "train_reward": train_reward, "seconds": seconds, "steps": result.steps}
+
+
+# --------------------------------------------------------------------------------------------
+# statistics over runs
+# --------------------------------------------------------------------------------------------
+
+
+def by_key(runs: Sequence[dict], scale: str, strategy: str) -> list[dict]:
+    return sorted((r for r in runs if r["scale"] == scale and r["strategy"] == strategy), key=lambda r: r["seed"])
+
+
+def curve_band(runs: Sequence[dict]) -> tuple[list[int], list[tuple[float, float, float]]]:
+    """Eval steps and the mean held-out score with its 95% t-band over seeds at each step."""
+    steps = sorted({s for r in runs for s, _ in r["curve"]})
+    out = []
+    for step in steps:
+        vals = [v for r in runs for s, v in r["curve"] if s == step]
+        out.append(t_interval(vals))
+    return steps, out
+
+
+def summarize(runs: Sequence[dict], threshold: float) -> dict:
+    """Per (scale, strategy): final held-out score, steps to threshold, zero-std shares, time;
+    paired tests against binary and complexity against healthbench."""
+    table: dict[str, dict[str, dict]] = {}
+    tests: dict[str, list[dict]] = {}
+    for scale in sorted({r["scale"] for r in runs}, key=SCALES.index):
+        table[scale] = {}
+        for strategy in [s for s in STRATEGIES if by_key(runs, scale, s)]:
+            rs = by_key(runs, scale, strategy)
+            finals = [r["curve"][-1][1] for r in rs]
+            reach = [steps_to_threshold([s for s, _ in r["curve"]], [v for _, v in r["curve"]], threshold) for r in rs]
+            zero = [sum(r["zero_std"]) / len(r["zero_std"]) for r in rs if r["zero_std"]]
+            early = [sum(r["zero_std"][: max(1, len(r["zero_std"]) // 5)]) / max(1, len(r["zero_std"]) // 5) for r in rs if r["zero_std"]]
+            table[scale][strategy] = {
+                "seeds": [r["seed"] for r in rs], "final": finals, "final_ci": t_interval(finals),
+                "start_ci": t_interval([r["curve"][0][1] for r in rs]),
+                "reach": reach, "zero_std": zero, "zero_std_ci": t_interval(zero) if zero else None,
+                "zero_std_early_ci": t_interval(early) if early else None,
+                "seconds": sum(r["seconds"] for r in rs) / len(rs),
+            }
+        pairs = [(s, "binary") for s in STRATEGIES if s != "binary"] + [("complexity", "healthbench")]
+        tests[scale] = []
+        for a, b in pairs:
+            if a not in table[scale] or b not in table[scale]:
+                continue
+            ta, tb = table[scale][a], table[scale][b]
+            common = sorted(set(ta["seeds"]) & set(tb["seeds"]))
+            fa = [f for s, f in zip(ta["seeds"], ta["final"]) if s in common]
+            fb = [f for s, f in zip(tb["seeds"], tb["final"]) if s in common]
+            if common:
+                tests[scale].append({"a": a, "b": b, **paired_seed_test(fa, fb)})
+    return {"table": table, "tests": tests, "threshold": threshold}
+
+
+def simulated_zero_std(rubric_rows: Sequence[dict], qualities: Sequence[float], group_size: int, n_groups: int = 200,
+                       seeds: Sequence[int] = range(3)) -> dict[float, dict[str, float]]:
+    """Zero-std share per strategy predicted by the reward-signal study's outcome model
+    (:mod:`heartgrpo.signal_study`) on the race's own rubrics, groups of ``group_size``."""
+    from heartgrpo.rubrics import parse_rubric
+    from heartgrpo.signal_study import OutcomeModel, draw_groups, signal_measures
+
+    rubrics = [parse_rubric(r["rubrics"], row_id=r["id"]) for r in rubric_rows]
+    out: dict[float, dict[str, float]] = {}
+    for q in qualities:
+        per_seed = [signal_measures(draw_groups(rubrics, OutcomeModel().with_mean_quality(q), n_groups, seed=s, group_size=group_size),
+                                    strategies=list(STRATEGIES)) for s in seeds]
+        out[q] = {name: sum(m[name]["frac_zero_std"] for m in per_seed) / len(per_seed) for name in STRATEGIES}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+
+
+def plot(runs: Sequence[dict], scales: Sequence[str], path: Path, threshold: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(scales), figsize=(5.2 * len(scales), 3.4), squeeze=False, sharey=True)
+    for ax, scale in zip(axes[0], scales):
+        for strategy in STRATEGIES:
+            rs = by_key(runs, scale, strategy)
+            if not rs:
+                continue
+            steps, band = curve_band(rs)
+            line = ax.plot(steps, [b[0] for b in band], label=strategy, lw=1.4)[0]
+            ax.fill_between(steps, [max(0, b[1]) for b in band], [min(1, b[2]) for b in band], alpha=0.15, color=line.get_color())
+        ax.axhline(threshold, color="k", lw=0.6, ls="--")
+        ax.set_title(f'scale_rewards="{scale}" ({len({r["seed"] for r in runs})} seeds, 95% t-band)', fontsize=8)
+        ax.set_xlabel("GRPO step", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("held-out score (exact verdicts)", fontsize=8)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _ci(t: tuple[float, float, float] | None) -> str:
+    """``mean [low, high]`` with the interval clipped to [0, 1] (every race measure is a share or a score)."""
+    return "n/a" if t is None else fmt_ci(t[0], max(0.0, t[1]), min(1.0, t[2]))
+
+
+def render(summary: dict, sim: dict, meta: dict) -> str:
+    rows, test_rows = [], []
+    for scale, per in summary["table"].items():
+        for strategy, t in per.items():
+            reached = [x for x in t["reach"] if x is not None]
+            reach = (f"{sorted(reached)[len(reached) // 2]} ({len(reached)}/{len(t['reach'])} seeds)" if reached
+                     else f"not reached (0/{len(t['reach'])})")
+            rows.append([scale, strategy, _ci(t["start_ci"]), _ci(t["final_ci"]), reach, _ci(t["zero_std_early_ci"]),
+                         _ci(t["zero_std_ci"]), f"{t['seconds']:.1f}"])
+        for x in summary["tests"].get(scale, []):
+            test_rows.append([scale, f"{x['a']} − {x['b']}", fmt_ci(x["diff"], x["ci_low"], x["ci_high"]),
+                              f"{x['wins']}/{x['n']}", f"{x['p_value']:.3f}"])
+    qualities = sorted(sim)
+    sim_rows = []
+    group = summary["table"].get("group", {})
+    for strategy in STRATEGIES:
+        if strategy not in group:
+            continue
+        t = group[strategy]
+        sim_rows.append([strategy, _ci(t["zero_std_early_ci"]), _ci(t["zero_std_ci"]), *(f"{sim[q][strategy]:.3f}" for q in qualities)])
+    n_seeds = meta["n_seeds"]
+    min_p = 2 / 2 ** n_seeds
+    above = [f"{x['a']} ({scale})" for scale, xs in summary["tests"].items() for x in xs if x["b"] == "binary" and x["ci_low"] > 0]
+    ch = [f"{scale}: {fmt_ci(x['diff'], x['ci_low'], x['ci_high'])}" for scale, xs in summary["tests"].items()
+          for x in xs if (x["a"], x["b"]) == ("complexity", "healthbench")]
+    flat = [f"{t['zero_std_ci'][0]:.2f} ({scale})" for scale, per in summary["table"].items()
+            for name, t in per.items() if name == "binary" and t["zero_std_ci"]]
+    findings = (f"In this run binary's groups had a zero-std share of {', '.join(flat) or 'n/a'}, so it trained on "
+                f"(almost) no signal; final held-out scores above binary with a t-interval above 0: "
+                f"{', '.join(above) or 'none'}; complexity − healthbench: {'; '.join(ch) or 'n/a'}. With {n_seeds} seeds no "
+                f"sign-flip p can fall below {min_p:.3f}, so none of these differences is significant at 0.05 by that test.")
+    return f"""## Strategy race (real GRPO, exact rubric task)
+
+Command: `{meta['command']}` ({meta['seconds']:.0f} s{' of GRPO training summed over the runs of ' + str(meta['processes']) + ' processes' if meta.get('processes', 1) > 1 else ''} on {os.cpu_count()} CPU cores{meta['note']}).
+Code: `benchmarks/strategy_race.py`; task and exact checkers in `heartgrpo/phrase_task.py`;
+statistics in `heartgrpo/eval/trend.py`. Raw results: `runs/bench/strategy_race/results.json`.
+
+Task: cardiac-emergency prompts (a symptom and up to three facts about the patient, e.g.
+`chest_pain aspirin_allergy alone_at_home`; {meta['n_train']} training and {meta['n_held']} held-out prompts), each
+with {meta['rubric_sizes']} criteria in RaR's categories and weights (essential 5, important 3-4,
+optional 1-2, pitfalls -1/-2): call emergency services; mention aspirin only with its
+contraindication; no aspirin for an allergic patient or one on a blood thinner; numbered steps
+when asked; at most N phrases; no phrase repeated; end with reassurance; pitfalls such as
+advising to wait and see or to drive to hospital; plus the scenario's own advice (CPR, the AED,
+lying down, ...). Every verdict comes from a program (`heartgrpo.phrase_task.check`): the
+reward has no judge error. Policy: a tiny random Qwen3 (hidden 64, 2 layers, LoRA r=16) whose
+{meta['vocab']} tokens are the task's words and phrases, after {meta['sft_steps']} SFT steps on random
+answers (format only; one SFT per seed, shared by all strategies of that seed).
+
+GRPO (TRL `GRPOTrainer` through `heartgrpo.train.grpo.run_grpo`): {meta['steps']} steps per run,
+{meta['grpo']['num_generations']} generations per prompt, {meta['grpo']['per_device_train_batch_size'] // meta['grpo']['num_generations']} prompts per step, lr {meta['grpo']['learning_rate']:g} (constant), temperature 1.0,
+beta 0, loss `dapo`, completions of at most {meta['grpo']['max_completion_length']} phrases; every strategy with the same seeds
+{meta['seeds']} (same SFT start and data order per seed), under `scale_rewards="group"` and
+`"batch"`. Held-out score every {meta['every']} steps: {HELD_OUT_SAMPLES} answers per held-out prompt sampled at temperature 1
+(the policy GRPO trains; fixed sampling seed, so every run and step is scored on the same draws of
+randomness), HealthBench formula (mean clipped to [0, 1]) with exact verdicts. Cells: mean over seeds with a 95%
+t-interval. Steps to threshold: median over the seeds that reached a held-out score of
+{summary['threshold']} (checked every {meta['every']} steps). Zero-std share: TRL's `frac_reward_zero_std` (share of
+groups whose rewards are all equal), averaged over the first 20% of steps and over the whole run.
+
+{md_table(["scale_rewards", "strategy", "held-out at step 0", f"held-out at step {meta['steps']}", f"steps to {summary['threshold']}", "zero-std (first 20%)", "zero-std (all steps)", "s per run"], rows)}
+
+![held-out score per step](figures/strategy_race.png)
+
+Paired tests on the final held-out score (same seeds; difference = a − b with its 95%
+t-interval, seeds where a > b, exact two-sided sign-flip permutation p over all 2^{n_seeds} sign
+patterns, so the smallest possible p is {min_p:.3f}):
+
+{md_table(["scale_rewards", "a − b", "difference [95% CI]", "a > b", "p"], test_rows)}
+
+### Measured zero-std shares next to the reward-signal study's model
+
+The reward-signal study (section above) predicts the share of zero-std groups from a
+generative model of judge outcomes. Here the same model (`heartgrpo.signal_study.OutcomeModel`,
+its default difficulty and judge-flip parameters, groups of {meta['grpo']['num_generations']}) is drawn on the race's
+own rubrics at three mean policy qualities m, next to the shares measured in the race under
+group scaling:
+
+{md_table(["strategy", "race: first 20% of steps", "race: all steps", *[f"model, m={q}" for q in qualities]], sim_rows)}
+
+### What the race supports and what it does not
+
+It measures, in real TRL GRPO with exact rewards, whether a strategy's learning signal turns
+into faster or better learning for a small policy on a synthetic rubric task, with seeds as
+the unit of replication and paired tests across strategies. It does not measure the paper's
+setting: a 14B model on HealthBench graded by an LLM judge, with judge error, long free-text
+answers and 1,000 steps. A difference here (or its absence) says how the strategies behave
+when the rubric is exact and the policy tiny; it is evidence about the mechanism (how many
+groups carry a signal, how fast the held-out score rises), not about the paper's headline
+numbers. {findings}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.strategy_race", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--steps", type=int, default=None, help="GRPO steps per run (default 100; quick 4)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per strategy and scale (default 5; quick 2)")
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=None)
+    parser.add_argument("--scales", nargs="+", choices=SCALES, default=None)
+    parser.add_argument("--eval-every", type=int, default=None, help="held-out evaluation every N steps (default 10)")
+    parser.add_argument("--sft-steps", type=int, default=None, help="SFT steps per seed (default 40)")
+    parser.add_argument("--threshold", type=float, default=0.6, help="held-out score for steps-to-threshold")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md (results.json only)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="start no further seed once this many seconds have passed (the doc says what was left out)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="write the doc section from the saved results.json (complete seeds only) without training")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--note", default="", help="a sentence added after the command in the doc (e.g. why a run was reduced)")
+    parser.add_argument("--run-dir", type=Path, default=None, help=f"where runs and results.json go (default {RUN_DIR.relative_to(ROOT)})")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="with --render-only: also read the results.json of these run directories (e.g. one per scale)")
+    args = parser.parse_args(argv)
+    quick = quick_mode(args.quick)
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("transformers", "datasets", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    steps = args.steps or (4 if quick else 100)
+    seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (2 if quick else 5))))
+    strategies = args.strategies or (["binary", "healthbench"] if quick else list(STRATEGIES))
+    scales = args.scales or (["group"] if quick else list(SCALES))
+    every = args.eval_every or (2 if quick else 10)
+    sft_steps = args.sft_steps or (4 if quick else SFT["max_steps"])
+    run_dir = args.run_dir or (QUICK_RUN_DIR if quick else RUN_DIR)
+
+    model_path = build_phrase_model(run_dir / "phrase-qwen3")
+    from heartgrpo.train.backend import load_tokenizer
+
+    tokenizer = load_tokenizer(str(model_path))
+    train_prompts, held_prompts = split_scenarios(HELD_OUT, seed=0)
+    train, held = task_rows(train_prompts), task_rows(held_prompts)
+    if quick:
+        held = held[:8]
+    runs: list[dict] = []
+    saved = run_dir / "results.json"
+    skipped: list[int] = []
+    if args.render_only:
+        data = json.loads(saved.read_text())
+        runs, t0 = data["runs"], time.perf_counter() - data["meta"]["seconds"]
+        for other in args.merge or []:
+            more = json.loads((other / "results.json").read_text())
+            runs += more["runs"]
+            t0 -= more["meta"]["seconds"]
+        runs = list({(r["scale"], r["strategy"], r["seed"]): r for r in runs}.values())  # a rerun replaces its run
+        t0 = time.perf_counter() - sum(r["seconds"] for r in runs)  # merged: GRPO seconds summed over the runs
+        per_seed = {s: {(r["scale"], r["strategy"]) for r in runs if r["seed"] == s} for s in {r["seed"] for r in runs}}
+        full = max(len(v) for v in per_seed.values())
+        seeds = sorted(s for s, v in per_seed.items() if len(v) == full)
+        skipped = sorted(s for s, v in per_seed.items() if len(v) < full)
+        runs = [r for r in runs if r["seed"] in seeds]
+        steps, every = data["meta"]["steps"], data["meta"]["every"]
+        scales = [s for s in SCALES if any(r["scale"] == s for r in runs)]
+        args.steps, args.seeds, args.scales, args.strategies = steps, len(seeds), None, None
+        if len(scales) < len(SCALES):
+            args.scales = scales
+        strategies_run = sorted({r["strategy"] for r in runs}, key=STRATEGIES.index)
+        if len(strategies_run) < len(STRATEGIES):
+            args.strategies = strategies_run
+        args.eval_every, args.sft_steps = every, data["meta"]["sft_steps"]
+        sft_steps = data["meta"]["sft_steps"]
+    for seed in [] if args.render_only else seeds:
+        if args.budget_s is not None and runs and time.perf_counter() - t0 > args.budget_s:
+            skipped.append(seed)
+            continue
+        adapter = run_sft_for_seed(model_path, run_dir, seed, train_prompts, sft_steps)
+        for scale in scales:
+            for strategy in strategies:
+                r = run_one(model_path, run_dir, adapter, seed, strategy, scale, steps, train, held, every, tokenizer)
+                runs.append(r)
+                print(f"{scale:5s} {strategy:18s} seed {seed}: held-out {r['curve'][0][1]:.3f} -> {r['curve'][-1][1]:.3f}, "
+                      f"zero-std {sum(r['zero_std']) / max(1, len(r['zero_std'])):.2f}, {r['seconds']:.1f} s", flush=True)
+                run_dir.mkdir(parents=True, exist_ok=True)
+                saved.write_text(json.dumps({"meta": {"seconds": time.perf_counter() - t0, "steps": steps, "every": every,
+                                                      "sft_steps": sft_steps}, "runs": runs}, default=str))
+    if skipped:
+        seeds = [s for s in seeds if s not in skipped]
+    summary = summarize(runs, args.threshold)
+    sim = simulated_zero_std(train, [0.3, 0.5, 0.7], GRPO["num_generations"], n_groups=60 if quick else 200)
+    sizes = sorted(len(r["rubrics"]) for r in train + held)
+    cmd = "python -m benchmarks --only strategy_race" + (" --quick" if quick else "")
+    extra = [f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+             for k, v in (("steps", args.steps), ("seeds", args.seeds), ("strategies", args.strategies),
+                          ("scales", args.scales), ("eval_every", args.eval_every), ("sft_steps", args.sft_steps)) if v]
+    if extra:
+        cmd = "python -m benchmarks.strategy_race " + " ".join(extra) + (" --quick" if quick else "")
+    meta = {"command": cmd, "seconds": time.perf_counter() - t0, "n_train": len(train), "n_held": len(held),
+            "rubric_sizes": f"{sizes[0]}-{sizes[-1]}", "vocab": len(tokenizer), "sft_steps": sft_steps, "steps": steps,
+            "grpo": GRPO, "seeds": seeds, "every": every, "n_seeds": len(seeds), "processes": 1 + len(args.merge or []),
+            "note": "; quick run: smoke-test sizes, numbers mean nothing" if quick else ""}
+    if skipped:
+        meta["note"] += f"; seeds {skipped} left out: the run stopped before they were complete"
+    if args.note:
+        meta["note"] += f"; {args.note.rstrip('.')}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.json").write_text(json.dumps({"meta": meta, "runs": runs, "summary": summary,
+                                                      "simulated": {str(k): v for k, v in sim.items()}}, indent=1, default=str))
+    if args.no_docs:
+        print(f"wrote {run_dir / 'results.json'} in {meta['seconds']:.0f} s")
+        return 0
+    plot(runs, scales, figures_dir() / "strategy_race.png", args.threshold)
+    path = write_section("strategy_race", render(summary, sim, meta))
+    print(f"wrote section strategy_race of {path} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
