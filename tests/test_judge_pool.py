@@ -79,11 +79,11 @@ def test_killed_worker_fails_its_calls_and_is_started_again():
                     await asyncio.sleep(0.01)
                 os.kill(victim, signal.SIGKILL)
                 t0 = time.monotonic()
-                verdicts = await asyncio.wait_for(task, timeout=10)
+                verdicts = await asyncio.wait_for(task, timeout=25)
                 return verdicts, time.monotonic() - t0
 
             verdicts, waited = asyncio.run(killed_mid_request())
-            assert waited < 5
+            assert waited < 15  # well under the server's 30 s answer: the death was noticed, not waited out
             assert all(v.met is None and "exited" in v.error for v in verdicts)
             slow["delay"] = 0.0
             after = _grade_all(pool, answers=["another answer"], rubric=RUBRIC[:2])

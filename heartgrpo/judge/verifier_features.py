@@ -35,18 +35,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from heartgrpo.judge.offline import _STOP  # the lexical judge's stop words: one list for both
+
 __all__ = ["AnswerView", "build_idf", "conversation_stems", "example_features", "stems_of"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_STOP = frozenset(
-    """a an the and or of to in on for with without by at from as is are be been being it its this that these those
-    than then there their they them he she his her you your we our not no nor but if so such do does did can could
-    should would may might must will shall also any all each either both more most less very into about over under
-    between whether which who whom whose what when where why how response responses answer model assistant user
-    mentions mention mentioned states state stated explains explain explained includes include including provides
-    provide provided describes describe notes note recommends recommend recommended advises advise suggests suggest
-    discusses discuss clearly correctly appropriately accurately specifically explicitly properly e g i e etc""".split()
-)
 _EMERGENCY = re.compile(r"\b(911|999|112|emergency|ambulance|er\b|urgent care|immediately|right away|call)", re.I)
 _HEDGE = re.compile(r"\b(may|might|could|possibly|consult|healthcare (?:provider|professional)|doctor)\b", re.I)
 _ASK_CRIT = re.compile(r"\b(asks?|ask(?:ing)?|seeks?|clarif\w*|inquir\w*|more (?:information|context|details))\b", re.I)
