@@ -306,7 +306,8 @@ def phrase_tokenizer():
 
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins tokens with spaces
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   unk_token="[UNK]", additional_special_tokens=["<|im_start|>"])
+                                   unk_token="[UNK]", additional_special_tokens=["<|im_start|>"],
+                                   model_input_names=["input_ids", "attention_mask"])  # no token_type_ids (transformers 4.x adds them)
     fast.chat_template = CHATML_TEMPLATE
     return fast
 
