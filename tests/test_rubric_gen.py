@@ -169,6 +169,25 @@ def test_cache_serves_a_fresh_output_directory_without_requests(tmp_path, monkey
     assert _rows(tmp_path / "a" / "rubrics_rar.jsonl") == _rows(tmp_path / "b" / "rubrics_rar.jsonl")
 
 
+def test_outputs_follow_input_order_when_answers_arrive_out_of_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    questions, texts = sample_questions(tmp_path)
+    responder = Scripted(texts, {})
+
+    def slow_first(request: dict, index: int) -> Reply:
+        reply = responder(request, index)
+        if responder.which(request) == 0:
+            reply.delay = 0.6                                  # v0 finishes after the others
+        return reply
+
+    out = tmp_path / "out"
+    with LoopbackServer(slow_first) as server:
+        assert _generate(server.base_url, questions, out, "--limit", "4").exit_code == 0
+    want = ["v0", "v1", "v2", "v3"]
+    for name in ("rubrics_rar.jsonl", "records.jsonl", "attempts.jsonl"):
+        assert [r["id"] for r in _rows(out / name)] == want, name
+
+
 def test_conversation_input_and_bad_rows(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test")
     conv = json.loads((SAMPLE / "healthbench" / "heart_sample.jsonl").read_text().splitlines()[0])

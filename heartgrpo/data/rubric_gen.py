@@ -13,7 +13,8 @@
    regenerated, with the problems quoted back to the model, up to ``max_attempts`` times in all;
    one still bad then goes to ``failed.jsonl`` and the report, never silently dropped;
 4. accepted rubrics are appended at once to ``rubrics_rar.jsonl`` and ``records.jsonl``;
-   a rerun skips them (resumable), and the quality report covers every row of the file.
+   a rerun skips them (resumable), and the quality report covers every row of the file. At the
+   end of a run the files are put back in input order (answers arrive in any order).
 
 Example::
 
@@ -227,6 +228,7 @@ def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path
     failed_rows = [{**o.entry(), "question": o.question.question, "last_rubric": o.items} for o in failed]
     store.write_failed(failed_rows)
     order = {q.id: i for i, q in enumerate(qs)}
+    store.sort_by(order)
     entries = [store.log[i] for i in store.done if i in store.log] + [o.entry() for o in failed]
     entries.sort(key=lambda e: order.get(e["id"], len(order)))
     report = write_quality_report(entries, store.dir, title=f"Rubric quality report: {store.dir.name}")

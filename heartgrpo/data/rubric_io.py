@@ -155,6 +155,17 @@ class RubricStore:
         self.done.add(rar_row["id"])
         self.log[rar_row["id"]] = entry
 
+    def sort_by(self, order: Mapping[str, int]) -> None:
+        """Rewrite both rubric files and the attempt log in input order (rows appended as they finish).
+
+        Ids missing from ``order`` (questions since removed from the input) keep their place at the end.
+        """
+        for path in (self.log_path, self.rar_path, self.records_path):
+            rows = _recover(path)
+            ranked = sorted(range(len(rows)), key=lambda n: (order.get(rows[n]["id"], len(order)), n))
+            if ranked != list(range(len(rows))):
+                self._rewrite(path, (rows[n] for n in ranked))
+
     def write_failed(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite ``failed.jsonl`` with this run's failures (none: the file is removed)."""
         if rows:
