@@ -75,7 +75,7 @@ def _run(fn, *args: Any) -> Any:
     except Exception as err:
         from heartgrpo.data.records import DataError
         from heartgrpo.eval.jsonl import EvalInputError
-        from heartgrpo.train.judging import JudgeUnavailableError
+        from heartgrpo.judge.guarded import JudgeUnavailableError
 
         if isinstance(err, JudgeUnavailableError):
             typer.secho(f"judge unavailable: {err}", fg="red", err=True)
@@ -285,7 +285,7 @@ def rubrics_compare(
 
     def go() -> None:
         from heartgrpo.data.rubric_compare import compare_rubrics, write_comparison
-        from heartgrpo.train.judging import judge_in_use
+        from heartgrpo.judge.factory import judge_in_use
 
         cfg = _load(config, set_)
         name = cfg.judge.kind + (f":{cfg.judge.model}" if cfg.judge.model else "")

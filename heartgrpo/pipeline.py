@@ -123,7 +123,7 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
     """Generate answers for the eval subset with the ``stage`` model (base, sft or grpo adapter),
     grade them with the configured judge, save and return the summary."""
     from heartgrpo.eval.run import evaluate
-    from heartgrpo.train.judging import judge_in_use
+    from heartgrpo.judge.factory import judge_in_use
 
     if stage not in EVAL_STAGES:
         raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
@@ -189,7 +189,7 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
     from heartgrpo.train.backend import import_backend_first
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # before prep loads transformers
-    from heartgrpo.train.judging import judge_in_use, judge_label
+    from heartgrpo.judge.factory import judge_in_use, judge_label
 
     seconds: dict[str, float] = {}
 
@@ -220,22 +220,9 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
 
 
 def judge_note(judge: Any) -> str:
-    """One sentence on what the judge rewards, and so what a gain in the demo means. A judge may
-    state it itself in a ``rewards_description`` attribute."""
-    from heartgrpo.judge import LexicalJudge
-    from heartgrpo.train.judging import is_approximate
+    """One sentence on what the judge rewards, and so what a gain in the demo means: the meaning
+    of :func:`heartgrpo.judge.types.describe_judge` (a judge may state it in ``describe()`` or in
+    a ``rewards_description`` attribute)."""
+    from heartgrpo.judge.types import describe_judge
 
-    inner = getattr(judge, "inner", judge)
-    own = getattr(inner, "rewards_description", None)
-    if own:
-        return str(own)
-    if isinstance(inner, LexicalJudge):
-        return ("What a gain means: the approximate lexical judge marks a criterion met when enough of the criterion's "
-                "content words appear in the answer, so it rewards word overlap with the rubric, not clinical "
-                "correctness; a rising reward or a held-out gain means answers that share more words with the "
-                "criteria, not better medical advice.")
-    if is_approximate(inner):
-        return (f"What a gain means: the judge {type(inner).__name__} is approximate (it predicts verdicts, it does not "
-                "understand the answer); a gain means answers that it scores higher, which is evidence about clinical "
-                "quality only as far as its agreement with a real grader goes.")
-    return f"Judge: {type(inner).__name__}; a gain is a gain in the rubric score as that judge grades it."
+    return describe_judge(judge).meaning

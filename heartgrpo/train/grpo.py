@@ -2,7 +2,7 @@
 
 The reward is one or several strategies of :mod:`heartgrpo.rewards` (``reward.strategies`` with
 weights, summed by TRL as ``sum_i w_i r_i``), each a :func:`heartgrpo.rewards.make_reward_func`
-over one shared :class:`~heartgrpo.train.judging.GuardedJudge`, plus an optional format reward.
+over one shared :class:`~heartgrpo.judge.guarded.GuardedJudge`, plus an optional format reward.
 The dataset keeps the ``rubrics`` column (``remove_unused_columns=False``) so reward functions
 receive it. Checkpoints every ``grpo.save_steps``; ``resume=True`` continues from the newest
 checkpoint with the same data order (TRL's sampler is seeded by ``seed`` and the Trainer skips
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heartgrpo.train.distributed import is_main_process
-from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, judge_in_use
+from heartgrpo.judge.factory import judge_in_use
+from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
 from heartgrpo.train.sft import last_checkpoint, load_jsonl
 
 if TYPE_CHECKING:
