@@ -1,6 +1,6 @@
 """``heartgrpo`` command line: prep, sft, grpo, eval, report, demo; each takes ``--config``.
 
-Every command is a thin wrapper over :mod:`heartgrpo.train.pipeline` and ends with a
+Every command is a thin wrapper over :mod:`heartgrpo.pipeline` and ends with a
 one-screen summary. ``--set grpo.max_steps=2`` overrides a config key (validated like the file).
 Exit codes: 0 ok, 2 bad configuration or input, 3 judge unavailable (checkpoint kept);
 ``doctor``: 4 no CUDA GPU for a GPU config, 5 problems found (see :mod:`heartgrpo.doctor`).
@@ -95,7 +95,7 @@ def prep(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
         set_ = [*(set_ or []), f"data.healthbench={healthbench}"]
 
     def go() -> None:
-        from heartgrpo.train.pipeline import stage_prep
+        from heartgrpo.pipeline import stage_prep
 
         cfg = _load(config, set_)
         result = stage_prep(cfg)
@@ -112,7 +112,7 @@ def sft(config: Path = ConfigOpt, resume: bool = typer.Option(False, "--resume",
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.train.pipeline import stage_sft
+        from heartgrpo.pipeline import stage_sft
 
         r = stage_sft(_load(config, set_), resume=resume)
         _summary("sft", [("adapter", r.adapter_dir), ("steps", r.steps), ("train loss", _fmt(r.train_loss)),
@@ -127,7 +127,7 @@ def grpo(config: Path = ConfigOpt, resume: bool = typer.Option(False, "--resume"
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.train.pipeline import stage_grpo
+        from heartgrpo.pipeline import stage_grpo
 
         r = stage_grpo(_load(config, set_), resume=resume)
         from heartgrpo.train.callbacks import read_steps  # after training: it imports transformers, which must follow Unsloth
@@ -148,7 +148,7 @@ def eval_(config: Path = ConfigOpt, stage: str = typer.Option("grpo", "--stage",
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.train.pipeline import eval_dir_for, stage_eval
+        from heartgrpo.pipeline import eval_dir_for, stage_eval
 
         cfg = _load(config, set_)
         s = stage_eval(cfg, stage)
@@ -166,7 +166,7 @@ def report(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = V
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.train.pipeline import stage_report
+        from heartgrpo.pipeline import stage_report
 
         paths = stage_report(_load(config, set_))
         _summary("report", [(k, v) for k, v in paths.items()])
@@ -180,7 +180,7 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.train.pipeline import run_demo
+        from heartgrpo.pipeline import run_demo
 
         t0 = time.perf_counter()
         cfg = _load(config, set_)

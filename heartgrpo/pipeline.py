@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# the training stages are the trainers themselves (light at import: Unsloth and TRL load inside)
+from heartgrpo.train.grpo import run_grpo as stage_grpo
+from heartgrpo.train.sft import run_sft as stage_sft
+
 if TYPE_CHECKING:
     from heartgrpo.config import RunConfig
 
@@ -51,18 +55,6 @@ def stage_prep(cfg: RunConfig) -> Any:
 
     tokenizer = load_tokenizer(resolve_model_path(cfg.model.name_or_path), cfg.model.chat_template, cfg.model.trust_remote_code)
     return prepare_datasets(cfg.data, cfg.data_dir, tokenizer)
-
-
-def stage_sft(cfg: RunConfig, *, resume: bool = False) -> Any:
-    from heartgrpo.train.sft import run_sft
-
-    return run_sft(cfg, resume=resume)
-
-
-def stage_grpo(cfg: RunConfig, *, resume: bool = False, judge: Any = None) -> Any:
-    from heartgrpo.train.grpo import run_grpo
-
-    return run_grpo(cfg, resume=resume, judge=judge)
 
 
 def _adapter_for(cfg: RunConfig, stage: str) -> Path | None:
