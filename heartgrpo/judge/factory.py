@@ -1,10 +1,21 @@
-"""The judge of a run, built from the ``judge:`` section of its configuration.
+"""The judge as training and evaluation see it: built from config, shared by all reward strategies, watched.
 
-:func:`build_judge` turns the section into a judge object (OpenAI-compatible, a process pool of
-them, offline approximate, recorded, the verifier, or the distilled verifier);
-:func:`judge_in_use` builds one for a block and closes it after. Training and evaluation call it
-through :class:`~heartgrpo.judge.guarded.GuardedJudge`, their one failure path.
+:func:`build_judge` turns the ``judge:`` section into a judge object (OpenAI-compatible, a process
+pool of them, offline approximate, recorded, the verifier, or the distilled verifier);
+:func:`judge_in_use` builds one for a block and closes it after. :class:`GuardedJudge`
+(:mod:`heartgrpo.judge.guarded`) wraps it for GRPO and for evaluation, their one failure path:
 
+- verdicts for the same (conversation, response, criteria) are computed once per run and shared,
+  so several reward strategies over the same completions cost one round of judge calls;
+- an exception from the judge becomes failed verdicts (``met=None``), never a crash;
+- it measures how long the judge has been *down*: the time since the first call of an unbroken
+  run of calls in which every verdict failed. GRPO's judge callback stops training cleanly (a
+  checkpoint is saved) once that exceeds ``judge.max_down_seconds``.
+
+    >>> from heartgrpo.judge import LexicalJudge
+    >>> guarded = GuardedJudge(LexicalJudge())
+    >>> guarded.down_for()
+    0.0
     >>> from heartgrpo.config import JudgeSettings
     >>> judge = build_judge(JudgeSettings(kind="approximate"))
     >>> type(judge).__name__, is_approximate(judge)

@@ -58,7 +58,9 @@ class Judge(Protocol):
     ``prompt`` is the conversation (chat messages) that the response answers; ``rubrics`` are
     canonical criteria dicts ``{"criterion", "points", "tags"}``. ``grade`` returns one verdict
     per criterion, in order. ``rate`` returns one holistic 1..10 rating (RaR-Implicit), or None
-    when the judge failed.
+    when the judge failed. Optional: ``approximate = True`` for a judge that predicts verdicts
+    rather than reading the answer, and ``describe() -> JudgeDescription`` for how reports name it
+    (:func:`describe_judge` supplies both otherwise).
     """
 
     async def grade(self, prompt: list[dict], response: str, rubrics: Sequence[dict]) -> list[Verdict]: ...
