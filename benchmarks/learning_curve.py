@@ -35,7 +35,7 @@ import numpy as np
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
 from heartgrpo.rewards import STRATEGIES
 from heartgrpo.rubrics import parse_rar_rubric
-from heartgrpo.train.judging import GuardedJudge
+from heartgrpo.judge.guarded import GuardedJudge
 
 SAMPLE_DIR = "heartgrpo/data/sample/rar_medicine"
 RUN_DIR = ROOT / "runs" / "bench" / "learning_curve"

@@ -2,11 +2,11 @@
 
 ``python -m benchmarks.reward_signal [--quick] [--verdict-log PATH ...]``
 
-(a) Verdict matrices drawn from the generative model of :mod:`heartgrpo.signal_study` over the
+(a) Verdict matrices drawn from the generative model of :mod:`heartgrpo.signal.study` over the
 bundled RaR-Medicine sample rubrics, for a sweep of policy quality (the mean of the Beta that
 prompt-level quality is drawn from), several seeds, groups of 6 completions as in the paper.
 (b) Verdicts logged during real GRPO runs of the CPU demo (JSONL, see
-:func:`heartgrpo.signal_study.load_verdict_log`), by default those written by
+:func:`heartgrpo.signal.study.load_verdict_log`), by default those written by
 ``benchmarks/learning_curve.py``.
 
 Writes the ``reward_signal`` section of docs/benchmarks.md and four figures under
@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
 from heartgrpo.rewards import STRATEGIES, complexity_factor
-from heartgrpo.signal_study import (
+from heartgrpo.signal.study import (
     GROUP_SIZE,
     OutcomeModel,
     draw_groups,
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     body = f"""## Reward-signal study
 
 Command: `{cmd}` ({time.perf_counter() - t0:.0f} s{'; quick run, small sizes' if quick else ''}).
-Code: `benchmarks/reward_signal.py`, model and measures in `heartgrpo/signal_study.py`.
+Code: `benchmarks/reward_signal.py`, model and measures in `heartgrpo/signal/study.py`.
 
 ### (a) Verdicts drawn from a generative model of judge outcomes
 
@@ -281,7 +281,7 @@ Kendall tau-b is computed per group between the strategy's rewards and the Healt
 
 `complexity` = min(25, 20 max(0, s - 0.5 rho)^1.2 c(n_c)) with c(n_c) = 1 + 0.2 ln(1 + n_c)/ln 26.
 The table compares GRPO advantages A of `complexity` with the advantages A' of the same reward
-divided by c(n_c) (`heartgrpo.signal_study.factor_effect`, which uses
+divided by c(n_c) (`heartgrpo.signal.study.factor_effect`, which uses
 `heartgrpo.reward_diagnostics.advantages` and `factor_cancellation`), groups cut into steps of 1
 or 8 prompts, over {len(seeds)} seeds of {n_groups} groups. Relative change = sum |A - A'| /
 sum |A'|; "cancels" means below 1e-3 (TRL adds eps = 1e-4 to the std, so groups with a tiny

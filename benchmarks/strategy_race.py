@@ -215,9 +215,9 @@ def summarize(runs: Sequence[dict], threshold: float) -> dict:
 def simulated_zero_std(rubric_rows: Sequence[dict], qualities: Sequence[float], group_size: int, n_groups: int = 200,
                        seeds: Sequence[int] = range(3)) -> dict[float, dict[str, float]]:
     """Zero-std share per strategy predicted by the reward-signal study's outcome model
-    (:mod:`heartgrpo.signal_study`) on the race's own rubrics, groups of ``group_size``."""
+    (:mod:`heartgrpo.signal.study`) on the race's own rubrics, groups of ``group_size``."""
     from heartgrpo.rubrics import parse_rubric
-    from heartgrpo.signal_study import OutcomeModel, draw_groups, signal_measures
+    from heartgrpo.signal.study import OutcomeModel, draw_groups, signal_measures
 
     rubrics = [parse_rubric(r["rubrics"], row_id=r["id"]) for r in rubric_rows]
     out: dict[float, dict[str, float]] = {}
@@ -338,7 +338,7 @@ patterns, so the smallest possible p is {min_p:.3f}):
 ### Measured zero-std shares next to the reward-signal study's model
 
 The reward-signal study (section above) predicts the share of zero-std groups from a
-generative model of judge outcomes. Here the same model (`heartgrpo.signal_study.OutcomeModel`,
+generative model of judge outcomes. Here the same model (`heartgrpo.signal.study.OutcomeModel`,
 its default difficulty and judge-flip parameters, groups of {meta['grpo']['num_generations']}) is drawn on the race's
 own rubrics at three mean policy qualities m, next to the shares measured in the race under
 group scaling:

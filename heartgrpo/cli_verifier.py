@@ -107,7 +107,7 @@ def validate(
 
     def go() -> None:
         from heartgrpo.eval.judge_check import validate_on_graded, write_validation
-        from heartgrpo.train.judging import close_judge
+        from heartgrpo.judge.factory import close_judge
 
         judge = _judge(kind, model, base_url, api_key_env, mode, concurrency, cache, verifier, threshold)
         try:

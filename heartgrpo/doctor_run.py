@@ -254,7 +254,7 @@ def run_checks(cfg: RunConfig, work: Path, *, model: str | None = None) -> dict[
     from heartgrpo.train.backend import load_for_training, load_tokenizer
     from heartgrpo.train.export import save_merged
     from heartgrpo.train.grpo import build_reward_funcs, run_grpo
-    from heartgrpo.train.judging import GuardedJudge, build_judge
+    from heartgrpo.judge.factory import GuardedJudge, build_judge
     from heartgrpo.train.sft import run_sft
 
     work = Path(work)

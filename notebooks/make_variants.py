@@ -4,6 +4,8 @@ The main notebooks under ``notebooks/`` are the sources. A variant differs from 
 three places, each found by a cell tag:
 
 * ``install``    the install cell: replaced by the platform's pinned install cell;
+* ``install-notes`` the markdown before it: its heading kept, its text rewritten from the same
+  lists (:func:`install_notes`), so it says what the cell installs;
 * ``parameters`` the papermill parameter cell: ``CONFIG = "..."`` points at the T4 config;
 * a new first markdown cell (tag ``badge``) with the "Open in Colab/Kaggle" badge.
 
@@ -107,6 +109,35 @@ def install_cell(platform: str, stack_dir: Path | None = None) -> str:
     return "\n".join(head) + "\n"
 
 
+def install_notes(platform: str, heading: str, stack_dir: Path | None = None) -> str:
+    """The markdown above ``platform``'s install cell: ``heading``, then what the cell does, each
+    requirement named as the cell installs it (read from the same ``notebooks/t4-stack/`` files)."""
+    spec = PLATFORMS[platform]
+    stack = stack_dir or STACK_DIR
+
+    def listed(gpu: bool, no_deps: bool) -> str:
+        reqs = [r for step in STACK_STEPS if step["gpu"] == gpu and step["no_deps"] == no_deps
+                for r in requirements(stack / step["file"])]
+        return ", ".join(f"`{r}`" for r in reqs)
+
+    lines = [
+        heading,
+        "",
+        spec["notes"],
+        "This cell installs the stack Unsloth's own T4 GRPO notebooks use, pinned in `notebooks/t4-stack/`",
+        "(the same lists `make test-colab` installs):",
+        "",
+        f"- on the GPU only (`{SKIP_GPU_ENV}=1` leaves them out): {listed(True, False)};",
+        f"- then: {listed(False, False)};",
+        f"- without their dependencies (`--no-deps`): {listed(False, True)}.",
+        "",
+        f"It then clones heartgrpo (`{REPO_ENV}`, default {REPO_URL}) into `./heartgrpo` and installs it",
+        "editable without its own dependencies (the stack above is what runs). If it reports that numpy or",
+        "torch changed under the kernel, restart the session and run this cell again.",
+    ]
+    return "\n".join(lines)
+
+
 PLATFORMS = {
     "colab": {
         "config": "configs/qwen3-4b-colab-t4.yaml",
@@ -117,6 +148,7 @@ PLATFORMS = {
         "comment": [
             "# Colab (T4, 15 GB): the stack Unsloth's own T4 GRPO notebooks install, pinned (notebooks/t4-stack/).",
         ],
+        "notes": "On Colab (a T4 runtime: Runtime > Change runtime type > T4 GPU).",
         "flag": "IN_COLAB",
         "detect": "\"COLAB_RELEASE_TAG\" in os.environ or \"COLAB_GPU\" in os.environ",
         "before": [],
@@ -132,6 +164,8 @@ PLATFORMS = {
             "# Kaggle (Settings: Accelerator \"GPU T4 x1\", Internet on): the stack Unsloth's own T4 GRPO notebooks",
             "# install, pinned (notebooks/t4-stack/). Work happens in /kaggle/working, which Kaggle keeps.",
         ],
+        "notes": ("On Kaggle (Settings: Accelerator \"GPU T4 x1\", Internet on; with \"GPU T4 x2\" it trains on the "
+                  "first GPU only)."),
         "flag": "IN_KAGGLE",
         "detect": "\"KAGGLE_KERNEL_RUN_TYPE\" in os.environ",
         "before": [
@@ -174,6 +208,8 @@ def make_variant(nb: dict, platform: str, name: str) -> dict:
     install = _find(out, "install", name)
     install["source"] = install_cell(platform)
     install["outputs"], install["execution_count"] = [], None
+    notes = _find(out, "install-notes", name)
+    notes["source"] = install_notes(platform, _source(notes).splitlines()[0])
     params = _find(out, "parameters", name)
     text = _source(params)
     if not _CONFIG_LINE.search(text):

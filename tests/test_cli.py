@@ -86,7 +86,7 @@ def test_pipeline_commands_end_to_end(tiny_qwen3: Path, tmp_path: Path) -> None:
 
 
 def test_prep_takes_a_healthbench_path(tmp_path: Path, monkeypatch) -> None:
-    import heartgrpo.train.pipeline as pipeline
+    import heartgrpo.pipeline as pipeline
 
     seen = {}
 

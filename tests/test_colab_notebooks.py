@@ -87,7 +87,7 @@ def _execute(nb, content: Path, python: Path, platform: str, timeout: int = 600)
 
 def _first_cells(platform: str, name: str, params: str):
     """The variant's cells up to the first code cell after ``parameters`` (the set-up cell's
-    ``from heartgrpo.config import load_config``), the parameters injected, and a check cell."""
+    ``open_run(CONFIG, OVERRIDES)``), the parameters injected, and a check cell."""
     nb = nbformat.read(ROOT / "notebooks" / platform / name, as_version=4)
     idx = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     setup = next(i for i in range(idx + 1, len(nb.cells)) if nb.cells[i].cell_type == "code")

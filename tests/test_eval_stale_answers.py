@@ -8,7 +8,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from heartgrpo.eval.generators import _model_id
-from heartgrpo.train.pipeline import _set_aside_stale
+from heartgrpo.pipeline import _set_aside_stale
 
 
 def _save_adapter(base: Path, out: Path, seed: int) -> None:

@@ -51,7 +51,7 @@ def _steps(out: Path) -> list[dict]:
 
 def test_two_process_launch_judges_each_completion_once_and_resumes(tiny_qwen3: Path, tmp_path: Path) -> None:
     from heartgrpo.config import load_config
-    from heartgrpo.train.pipeline import stage_prep
+    from heartgrpo.pipeline import stage_prep
 
     out = tmp_path / "run"
     stage_prep(load_config(ROOT / "configs" / "cpu-demo.yaml", {"model.name_or_path": str(tiny_qwen3), "output_dir": str(out)}))

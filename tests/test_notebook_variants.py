@@ -35,9 +35,24 @@ def test_variant_is_valid_and_differs_only_where_it_should(platform, name):
     (install,) = _tagged(var, "install")
     assert "trl==0.22.2" in install.source and "--no-deps" in install.source
     # every other cell is the source's cell, unchanged
-    rest_src = [c.source for c in src.cells if not {"install", "parameters"} & set(c.metadata.get("tags", []))]
-    rest_var = [c.source for c in var.cells[1:] if not {"install", "parameters"} & set(c.metadata.get("tags", []))]
+    rest_src = [c.source for c in src.cells if not {"install", "install-notes", "parameters"} & set(c.metadata.get("tags", []))]
+    rest_var = [c.source for c in var.cells[1:] if not {"install", "install-notes", "parameters"} & set(c.metadata.get("tags", []))]
     assert rest_src == rest_var
+
+
+@pytest.mark.parametrize("platform", sorted(mv.PLATFORMS))
+@pytest.mark.parametrize("name", mv.NOTEBOOKS)
+def test_install_notes_say_what_the_install_cell_installs(platform, name):
+    src = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    var = nbformat.read(ROOT / "notebooks" / platform / name, as_version=4)
+    (notes,), (install,) = _tagged(var, "install-notes"), _tagged(var, "install")
+    assert var.cells[var.cells.index(notes) + 1] is install  # the markdown right above the cell
+    assert notes.source.splitlines()[0] == _tagged(src, "install-notes")[0].source.splitlines()[0]  # heading, anchor
+    installed = [spec for _, spec in _pip_specs(install.source)]
+    assert installed and all(f"`{spec}`" in notes.source for spec in installed), [s for s in installed if s not in notes.source]
+    assert "installs nothing" not in notes.source and mv.PLATFORMS[platform]["notes"] in notes.source
+    no_deps = [line for line in notes.source.splitlines() if "--no-deps" in line]
+    assert no_deps and all(f"`{s}`" in no_deps[0] for s in mv.requirements(mv.STACK_DIR / "no-deps.txt"))
 
 
 def test_variants_are_not_stale():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from heartgrpo.rewards import complexity_factor
 from heartgrpo.rubrics import Criterion, RubricError
-from heartgrpo.signal_study import (
+from heartgrpo.signal.study import (
     OutcomeModel,
     SampledGroup,
     draw_group,

@@ -8,7 +8,7 @@ import pytest
 
 from heartgrpo.config import JudgeSettings
 from heartgrpo.judge import LexicalJudge, ProcessPoolJudge, Verdict
-from heartgrpo.train.judging import GuardedJudge, build_judge, close_judge, is_approximate, judge_in_use
+from heartgrpo.judge.factory import GuardedJudge, build_judge, close_judge, is_approximate, judge_in_use
 
 RUBRIC = [{"criterion": "mentions ECG", "points": 5}, {"criterion": "mentions aspirin", "points": 3}]
 PROMPT = [{"role": "user", "content": "chest pain?"}]
@@ -88,7 +88,7 @@ def test_judge_in_use_closes_only_the_judge_it_built(monkeypatch) -> None:
             self.closed += 1
 
     given, built = Closable(), Closable()
-    monkeypatch.setattr("heartgrpo.train.judging.build_judge", lambda settings: built)
+    monkeypatch.setattr("heartgrpo.judge.factory.build_judge", lambda settings: built)
     settings = JudgeSettings(kind="approximate")
     with judge_in_use(settings, given) as used:
         assert used is given

@@ -96,3 +96,21 @@ def test_trl_extra_passes_through_and_is_filtered(tmp_path: Path) -> None:
     cfg = _cfg(grpo={"trl_extra": {"mask_truncated_completions": True, "no_such_arg": 1}})
     args = build_grpo_config(cfg, tmp_path, on_cuda=False)
     assert args.mask_truncated_completions is True
+
+
+def test_settings_fields_reach_trl_by_their_own_name() -> None:
+    """Every sft/grpo settings field outside NOT_SAME_NAMED is a field of the pinned TRL's config
+    (a new settings field either is TRL's, or is listed there with its rule), and it is passed."""
+    from trl import GRPOConfig, SFTConfig
+
+    from heartgrpo.config import GRPOSettings, SFTSettings
+    from heartgrpo.train.trl_config import NOT_SAME_NAMED, config_fields, same_named, sft_kwargs
+
+    for settings, cls in ((SFTSettings, SFTConfig), (GRPOSettings, GRPOConfig)):
+        own = set(settings.model_fields) - NOT_SAME_NAMED
+        assert own and own <= config_fields(cls), sorted(own - config_fields(cls))
+    cfg = _cfg(sft={"adam_beta2": 0.95, "max_grad_norm": 0.3}, grpo={"top_k": 7, "repetition_penalty": 1.1})
+    sft = sft_kwargs(SFTConfig, cfg, Path("/tmp/x"), on_cuda=False)
+    grpo = grpo_kwargs(GRPOConfig, cfg, Path("/tmp/x"), on_cuda=False)
+    assert (sft["adam_beta2"], sft["max_grad_norm"], grpo["top_k"], grpo["repetition_penalty"]) == (0.95, 0.3, 7, 1.1)
+    assert same_named(cfg.grpo).keys() <= grpo.keys() and "max_prompts" not in grpo and "enabled" not in sft

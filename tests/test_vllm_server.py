@@ -101,7 +101,7 @@ def test_run_grpo_checks_the_server_before_loading_any_model(tmp_path: Path, mon
 
 
 def test_judge_replicas_and_limits_in_the_config() -> None:
-    from heartgrpo.train.judging import build_judge
+    from heartgrpo.judge.factory import build_judge
 
     base = {"kind": "openai", "model": "judge"}
     cfg = config_from_dict({"name": "t", "model": {"name_or_path": "m"},

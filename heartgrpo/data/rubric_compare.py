@@ -10,14 +10,14 @@
   the same thing as: <real item>"; a failed verdict is left out and counted);
 * **ranking**: each real graded answer is scored (HealthBench per-example score,
   :func:`heartgrpo.eval.metrics.example_score`) by the same judge under the real rubric and under
-  the generated one; Kendall tau-b (:func:`heartgrpo.signal_study.kendall_tau_b`) between the two,
+  the generated one; Kendall tau-b (:func:`heartgrpo.signal.study.kendall_tau_b`) between the two,
   within each conversation (mean over conversations with two or more scored answers: what GRPO's
   group comparison sees) and pooled over all answers. Also reported: tau between the judge's
   real-rubric scores and the reference grader's recorded scores (``reference_score``), which says
   how far the judge itself is from the reference grader.
 
 Any object with the :class:`heartgrpo.judge.Judge` protocol works (built from the ``judge:``
-config section by :func:`heartgrpo.train.judging.build_judge`). Inputs are the files of
+config section by :func:`heartgrpo.judge.factory.build_judge`). Inputs are the files of
 ``../shared/data/healthbench/`` (``hard_rebuilt_dev.jsonl``, ``graded_dev.jsonl.gz``) and the
 generator's ``records.jsonl``; use the dev split.
 
@@ -42,7 +42,7 @@ from typing import Any
 from heartgrpo.data.records import DataError, read_jsonl
 from heartgrpo.data.rubric_quality import lexical_similarity
 from heartgrpo.eval.metrics import example_score
-from heartgrpo.signal_study import kendall_tau_b
+from heartgrpo.signal.study import kendall_tau_b
 
 __all__ = ["MATCH_TEMPLATE", "baseline_rubrics", "compare_rubrics", "coverage", "load_graded", "write_comparison"]
 

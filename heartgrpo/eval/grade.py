@@ -10,7 +10,9 @@ One line per graded answer::
 Lines are self-contained (criterion text, points and tags are copied in), so re-scoring a run
 with another strategy (:func:`rescore`) reads this file alone and needs no judge call.
 Resuming skips answers whose latest line is fully judged for the same response text; lines
-with a failed criterion (``met=None``) are graded again and superseded.
+with a failed criterion (``met=None``) are graded again and superseded. Judge calls go through
+:class:`~heartgrpo.judge.guarded.GuardedJudge`, the failure path training uses: a crashed call or
+a wrong number of verdicts is recorded as ``met=None`` with its reason, never as "not met".
 An empty answer is not sent to the judge: it exhibits no behaviour, so every criterion is
 ``met=False`` with the explanation "empty response".
 
@@ -32,6 +34,7 @@ from heartgrpo.asyncs import run_sync
 from heartgrpo.eval.generate import load_answers
 from heartgrpo.eval.jsonl import EvalInputError, append_row, iter_last_by_id, read_rows, repair_tail
 from heartgrpo.eval.records import example_tags, final_answer, record_id
+from heartgrpo.judge.guarded import GuardedJudge, guarded
 
 __all__ = ["grade_answers", "judge_info", "load_verdicts", "rescore", "verdict_to_dict"]
 
@@ -71,16 +74,12 @@ def verdict_to_dict(v: Any, where: str) -> dict[str, Any]:
     return {"met": met, "explanation": str(get("explanation") or ""), "error": error}
 
 
-async def _grade_one(judge: Any, prompt: list, text: str, rubrics: list[dict], rid: str) -> list[dict[str, Any]]:
+async def _grade_one(judge: GuardedJudge, prompt: list, text: str, rubrics: list[dict], rid: str) -> list[dict[str, Any]]:
+    """The verdicts of one answer. ``judge`` is guarded: a crashed call or a wrong number of
+    verdicts comes back as failed verdicts (``met=None`` with the reason), as in training."""
     if not text.strip():
         return [{"met": False, "explanation": EMPTY_EXPLANATION, "error": None} for _ in rubrics]
-    try:
-        verdicts = list(await judge.grade(prompt, text, rubrics))
-    except Exception as exc:  # noqa: BLE001 - a crashed judge call is a recorded failure, not a silent False
-        return [{"met": None, "explanation": "", "error": f"judge raised {type(exc).__name__}: {exc}"} for _ in rubrics]
-    if len(verdicts) != len(rubrics):
-        err = f"judge returned {len(verdicts)} verdicts for {len(rubrics)} criteria"
-        return [{"met": None, "explanation": "", "error": err} for _ in rubrics]
+    verdicts = await judge.grade(prompt, text, rubrics)
     return [verdict_to_dict(v, f"id={rid} criterion {j}") for j, v in enumerate(verdicts)]
 
 
@@ -129,7 +128,8 @@ def grade_answers(
     if repair_tail(out_path):
         print(f"{out_path}: removed a truncated last line left by an interrupted run")
     previous = load_verdicts(out_path) if out_path.exists() else {}
-    info = judge_info(judge)
+    info = judge_info(judge)  # named as given: a wrapper passed in is recorded as such
+    checked = guarded(judge, memo_size=0)  # the failure path of training; each answer is graded once
     stats = {"graded": 0, "skipped": 0, "empty": 0, "failed_criteria": 0, "no_answer": 0}
     todo = []
     for rid, ans in answers.items():
@@ -158,7 +158,7 @@ def grade_answers(
             prompt = [dict(m) for m in rec["prompt"][: ans.get("prompt_turns") or len(rec["prompt"])]]
             text = final_answer(ans["response"]) if strip_reasoning else ans["response"]
             async with sem:
-                verdicts = await _grade_one(judge, prompt, text, rubrics, rid)
+                verdicts = await _grade_one(checked, prompt, text, rubrics, rid)
             criteria = [
                 {"criterion": c["criterion"], "points": c["points"], "tags": list(c.get("tags") or []), **v}
                 for c, v in zip(rubrics, verdicts)

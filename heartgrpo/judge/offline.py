@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.judge.cache import json_digest
-from heartgrpo.judge.types import Judge, JudgeStats, Verdict, as_messages
+from heartgrpo.judge.types import Judge, JudgeDescription, JudgeStats, Verdict, as_messages
 
 __all__ = ["LexicalJudge", "RecordedJudge", "RecordingJudge", "record_key"]
 
@@ -178,6 +178,16 @@ class LexicalJudge:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         self.threshold = threshold
         self.stats = JudgeStats()
+
+    def describe(self) -> JudgeDescription:
+        """How reports name this judge and what a gain under it means (word overlap, not medicine)."""
+        return JudgeDescription(
+            " - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)",
+            "What a gain means: the approximate lexical judge marks a criterion met when enough of the criterion's "
+            "content words appear in the answer, so it rewards word overlap with the rubric, not clinical "
+            "correctness; a rising reward or a held-out gain means answers that share more words with the "
+            "criteria, not better medical advice.",
+        )
 
     def _verdict(self, response_stems: set[str], criterion: str) -> Verdict:
         wanted = _content_stems(criterion)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Judge", "JudgeStats", "Verdict", "as_messages"]
+__all__ = ["Judge", "JudgeDescription", "JudgeStats", "Verdict", "as_messages", "describe_judge", "is_approximate"]
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,61 @@ class Judge(Protocol):
     ``prompt`` is the conversation (chat messages) that the response answers; ``rubrics`` are
     canonical criteria dicts ``{"criterion", "points", "tags"}``. ``grade`` returns one verdict
     per criterion, in order. ``rate`` returns one holistic 1..10 rating (RaR-Implicit), or None
-    when the judge failed.
+    when the judge failed. Optional: ``approximate = True`` for a judge that predicts verdicts
+    rather than reading the answer, and ``describe() -> JudgeDescription`` for how reports name it
+    (:func:`describe_judge` supplies both otherwise).
     """
 
     async def grade(self, prompt: list[dict], response: str, rubrics: Sequence[dict]) -> list[Verdict]: ...
 
     async def rate(self, prompt: list[dict], response: str, rubrics: Sequence[dict]) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class JudgeDescription:
+    """What a report says about the judge that produced its scores.
+
+    ``label``: appended to a run's title ('' for a judge that is not approximate);
+    ``meaning``: one sentence on what the judge rewards, and so what a gain means.
+    """
+
+    label: str
+    meaning: str
+
+
+def is_approximate(judge: Any) -> bool:
+    """True for judges that declare themselves approximate (e.g. the lexical judge), also behind
+    a wrapper that holds the judge in ``inner``."""
+    inner = getattr(judge, "inner", judge)
+    return bool(getattr(inner, "approximate", False))
+
+
+def describe_judge(judge: Any) -> JudgeDescription:
+    """The judge's own ``describe()`` when it has one (a wrapper's is its ``inner`` judge's), else:
+    an approximate judge is named in the label and its ``rewards_description`` (or a generic
+    sentence) is the meaning; any other judge has no label.
+
+        >>> class Exact:
+        ...     pass
+        >>> describe_judge(Exact())
+        JudgeDescription(label='', meaning='Judge: Exact; a gain is a gain in the rubric score as that judge grades it.')
+    """
+    inner = getattr(judge, "inner", judge)
+    own = getattr(inner, "describe", None)
+    if callable(own):
+        return own()
+    name = type(inner).__name__
+    approximate = is_approximate(inner)
+    label = f" - {getattr(inner, 'name', name)}" if approximate else ""
+    meaning = getattr(inner, "rewards_description", None)
+    if meaning:
+        return JudgeDescription(label, str(meaning))
+    if approximate:
+        return JudgeDescription(label, (
+            f"What a gain means: the judge {name} is approximate (it predicts verdicts, it does not "
+            "understand the answer); a gain means answers that it scores higher, which is evidence about clinical "
+            "quality only as far as its agreement with a real grader goes."))
+    return JudgeDescription(label, f"Judge: {name}; a gain is a gain in the rubric score as that judge grades it.")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 The reward is one or several strategies of :mod:`heartgrpo.rewards` (``reward.strategies`` with
 weights, summed by TRL as ``sum_i w_i r_i``), each a :func:`heartgrpo.rewards.make_reward_func`
-over one shared :class:`~heartgrpo.train.judging.GuardedJudge`, plus an optional format reward.
+over one shared :class:`~heartgrpo.judge.guarded.GuardedJudge`, plus an optional format reward.
 The dataset keeps the ``rubrics`` column (``remove_unused_columns=False``) so reward functions
 receive it. Checkpoints every ``grpo.save_steps``; ``resume=True`` continues from the newest
 checkpoint with the same data order (TRL's sampler is seeded by ``seed`` and the Trainer skips
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heartgrpo.train.distributed import is_main_process
-from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError, judge_in_use
+from heartgrpo.judge.factory import judge_in_use
+from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
 from heartgrpo.train.sft import last_checkpoint, load_jsonl
 
 if TYPE_CHECKING:
@@ -168,6 +169,22 @@ def _keep_rollout_engine(cfg: RunConfig, loaded: Any) -> None:
     engines.adopt(llm, spec, owner="unsloth")
 
 
+def _grpo_args(cfg: RunConfig, loaded: Any, prompts: Sequence[Any], weights: list[float]) -> Any:
+    """The ``GRPOConfig``: on Unsloth's vLLM its sampling parameters; on TRL < 0.28 a prompt cap
+    of the longest prompt (TRL would cut prompts past 512 tokens)."""
+    from heartgrpo.train.backend import vllm_sampling_params
+    from heartgrpo.train.trl_compat import TRL_DROPS_MAX_PROMPT_LENGTH, longest_prompt_tokens, package_version
+    from heartgrpo.train.trl_config import build_grpo_config
+
+    sampling = vllm_sampling_params(cfg, loaded.tokenizer) if loaded.backend == "unsloth" and cfg.model.fast_inference else None
+    prompt_cap = None
+    if package_version("trl") < TRL_DROPS_MAX_PROMPT_LENGTH:
+        prompt_cap = longest_prompt_tokens(prompts, loaded.tokenizer)
+        log.info("max_prompt_length = %d tokens (the longest prompt): no prompt is cut", prompt_cap)
+    return build_grpo_config(cfg, cfg.grpo_dir, reward_weights=weights, vllm_sampling_params=sampling, on_cuda=loaded.on_cuda,
+                             max_prompt_length=prompt_cap)
+
+
 def run_grpo(
     cfg: RunConfig,
     rows: Sequence[dict] | None = None,
@@ -180,8 +197,10 @@ def run_grpo(
     callbacks: Sequence[Any] = (),
 ) -> GRPOResult:
     """Train GRPO. ``rows`` default to ``<output_dir>/data/grpo.jsonl``; ``adapter`` defaults to
-    the SFT adapter when it exists; ``judge`` defaults to :func:`build_judge` of the config.
-    ``reward_funcs``/``reward_weights`` replace the configured rewards (tests, custom setups)."""
+    the SFT adapter when it exists; ``judge`` defaults to :func:`~heartgrpo.judge.factory.build_judge`
+    of the config (built here, closed at the end). ``reward_funcs``/``reward_weights`` replace the
+    configured rewards (tests, custom setups). This is ``heartgrpo grpo`` and the
+    :func:`heartgrpo.pipeline.stage_grpo` of the notebooks."""
     from heartgrpo.train.backend import import_backend_first
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # Unsloth before torch/trl/transformers/peft
@@ -189,78 +208,53 @@ def run_grpo(
     from heartgrpo.train.vllm_server import require_vllm_server
 
     require_vllm_server(cfg.grpo)  # a generation server that does not answer fails before any model loads
-    if rows is None:
-        rows = load_jsonl(cfg.data_dir / "grpo.jsonl")
-    with judge_in_use(cfg.judge, judge) as used:
-        return _run_grpo(cfg, rows, adapter, used, reward_funcs, reward_weights, callbacks, resume, t0)
-
-
-def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, reward_funcs: Any, reward_weights: Any,
-              callbacks: Sequence[Any], resume: bool, t0: float) -> GRPOResult:
-    from heartgrpo.train.backend import load_for_training, vllm_sampling_params
-    from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
-
-    data = grpo_rows(rows)
-    if cfg.grpo.max_prompts is not None:
-        data = data[: cfg.grpo.max_prompts]
+    data = grpo_rows(load_jsonl(cfg.data_dir / "grpo.jsonl") if rows is None else rows)[: cfg.grpo.max_prompts]
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
         adapter = cfg.sft_dir / "adapter"
-    guarded = judge if isinstance(judge, GuardedJudge) else GuardedJudge(judge)
-    if reward_funcs is None:
-        funcs, weights = build_reward_funcs(cfg, guarded)
-    else:
-        funcs, weights = list(reward_funcs), list(reward_weights or [1.0] * len(reward_funcs))
-
-    loaded = load_for_training(cfg, adapter=adapter)
-
-    from datasets import Dataset
-    from trl import GRPOTrainer
-
-    from heartgrpo.train.trl_compat import (
-        TRL_DROPS_MAX_PROMPT_LENGTH,
-        longest_prompt_tokens,
-        neutral_unscorable_trainer_class,
-        package_version,
-        trl_passes_log_metric,
-    )
-    from heartgrpo.train.trl_config import build_grpo_config
-
     out = cfg.grpo_dir
-    sampling = vllm_sampling_params(cfg, loaded.tokenizer) if loaded.backend == "unsloth" and cfg.model.fast_inference else None
-    prompt_cap = None
-    if package_version("trl") < TRL_DROPS_MAX_PROMPT_LENGTH:  # TRL would cut prompts past 512 tokens
-        prompt_cap = longest_prompt_tokens([r["prompt"] for r in data], loaded.tokenizer)
-        log.info("max_prompt_length = %d tokens (the longest prompt): no prompt is cut", prompt_cap)
-    args = build_grpo_config(cfg, out, reward_weights=weights, vllm_sampling_params=sampling, on_cuda=loaded.on_cuda,
-                             max_prompt_length=prompt_cap)
-    step_log = StepLogCallback(out, guarded, jsonl=cfg.logging.jsonl, csv_file=cfg.logging.csv)
-    down = JudgeDownCallback(guarded, cfg.judge.max_down_seconds)
-    trainer = neutral_unscorable_trainer_class(resumable_trainer_class(GRPOTrainer))(
-        model=loaded.model,
-        reward_funcs=funcs,
-        args=args,
-        train_dataset=Dataset.from_list(data),
-        processing_class=loaded.tokenizer,
-        callbacks=[down, *callbacks],
-    )
-    trainer.callback_handler.callbacks.insert(0, step_log)  # before TensorBoard/W&B: they see the judge keys
-    if not trl_passes_log_metric():  # TRL < 1.0: the reward functions' metrics reach the log this way
-        trainer.callback_handler.callbacks.insert(0, RewardMetricsCallback(funcs))
-    ckpt = last_checkpoint(out) if resume else None
-    if resume and ckpt is None:
-        log.info("resume asked but %s holds no checkpoint: starting from step 0", out)
-    main = is_main_process()
-    if main:
-        cfg.dump(out / "run_config.yaml")
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    with judge_in_use(cfg.judge, judge) as used:
+        guarded = used if isinstance(used, GuardedJudge) else GuardedJudge(used)
+        if reward_funcs is None:
+            funcs, weights = build_reward_funcs(cfg, guarded)
+        else:
+            funcs, weights = list(reward_funcs), list(reward_weights or [1.0] * len(reward_funcs))
+
+        from heartgrpo.train.backend import load_for_training
+
+        loaded = load_for_training(cfg, adapter=adapter)
+        from datasets import Dataset
+        from trl import GRPOTrainer
+
+        from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
+        from heartgrpo.train.trl_compat import neutral_unscorable_trainer_class, trl_passes_log_metric
+
+        step_log = StepLogCallback(out, guarded, jsonl=cfg.logging.jsonl, csv_file=cfg.logging.csv)
+        down = JudgeDownCallback(guarded, cfg.judge.max_down_seconds)
+        trainer = neutral_unscorable_trainer_class(resumable_trainer_class(GRPOTrainer))(
+            model=loaded.model,
+            reward_funcs=funcs,
+            args=_grpo_args(cfg, loaded, [r["prompt"] for r in data], weights),
+            train_dataset=Dataset.from_list(data),
+            processing_class=loaded.tokenizer,
+            callbacks=[down, *callbacks],
+        )
+        trainer.callback_handler.callbacks.insert(0, step_log)  # before TensorBoard/W&B: they see the judge keys
+        if not trl_passes_log_metric():  # TRL < 1.0: the reward functions' metrics reach the log this way
+            trainer.callback_handler.callbacks.insert(0, RewardMetricsCallback(funcs))
+        ckpt = last_checkpoint(out) if resume else None
+        if resume and ckpt is None:
+            log.info("resume asked but %s holds no checkpoint: starting from step 0", out)
+        main = is_main_process()
+        if main:
+            cfg.dump(out / "run_config.yaml")
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     history = list(trainer.state.log_history)
     if main:
         (out / "log_history.json").write_text(json.dumps(history, indent=1))
     if down.tripped_at_step is not None:
-        kept = last_checkpoint(out)
         raise JudgeUnavailableError(
             f"the judge failed every verdict for {down.down_seconds:.0f} s (limit judge.max_down_seconds = "
-            f"{cfg.judge.max_down_seconds:.0f} s); training stopped at step {down.tripped_at_step}, checkpoint kept in {kept}. "
+            f"{cfg.judge.max_down_seconds:.0f} s); training stopped at step {down.tripped_at_step}, checkpoint kept in {last_checkpoint(out)}. "
             f"Bring the judge endpoint back ({cfg.judge.base_url or cfg.judge.kind}) and rerun with --resume."
         )
     adapter_dir = out / "adapter"
@@ -268,11 +262,5 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
     if main:
         loaded.tokenizer.save_pretrained(str(adapter_dir))
     _keep_rollout_engine(cfg, loaded)
-    return GRPOResult(
-        adapter_dir=adapter_dir,
-        steps=trainer.state.global_step,
-        seconds=time.perf_counter() - t0,
-        resumed_from=ckpt,
-        log_path=step_log.jsonl_path,
-        log_history=history,
-    )
+    return GRPOResult(adapter_dir=adapter_dir, steps=trainer.state.global_step, seconds=time.perf_counter() - t0,
+                      resumed_from=ckpt, log_path=step_log.jsonl_path, log_history=history)

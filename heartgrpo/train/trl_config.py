@@ -1,10 +1,16 @@
 """Run configuration -> TRL ``SFTConfig`` / ``GRPOConfig``, for whichever TRL is installed.
 
 Every hyper-parameter is passed explicitly (Unsloth's GRPO config silently changes several TRL
-defaults), and the keyword arguments are filtered against the installed config dataclass: a
-name the installed TRL does not know is dropped with a log line instead of failing, so the same
-code runs on TRL 0.22 (Colab pins) and the pinned 1.14.2. Renamed arguments are mapped here,
-in one place:
+defaults): each field of the ``sft:`` / ``grpo:`` settings model goes to TRL under its own name
+(:func:`same_named`), except the few in :data:`NOT_SAME_NAMED`, which are mapped by name here.
+The keyword arguments are then filtered against the installed config dataclass: a name the
+installed TRL does not know is dropped with a log line instead of failing, so the same code runs
+on TRL 0.22 (Colab pins) and the pinned 1.14.2. The renames and rules:
+
+- ``optim``: an 8-bit optimizer becomes ``adamw_torch`` off CUDA (:func:`resolve_optim`);
+- ``epsilon_high`` unset means ``epsilon``; ``steps_per_generation`` = ``gradient_accumulation_steps``;
+- the ``vllm_*`` server fields only with ``use_vllm`` in server mode; ``sft.max_length`` is also
+  sent as ``max_seq_length`` (TRL < 0.20);
 
 - ``warmup_ratio`` -> ``warmup_steps`` as a float below 1 (transformers >= 5 dropped the ratio);
 - ``max_prompt_length`` does not exist from TRL 0.28 on: long prompts are filtered in data prep.
@@ -30,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_grpo_config", "build_sft_config", "config_fields", "filter_kwargs", "precision_kwargs", "resolve_optim"]
+__all__ = ["NOT_SAME_NAMED", "build_grpo_config", "build_sft_config", "config_fields", "filter_kwargs", "precision_kwargs", "resolve_optim", "same_named"]
 
 #: optimizers that need bitsandbytes (and so a CUDA GPU)
 _BNB_OPTIMS = {"adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit", "paged_lion_8bit"}
@@ -75,30 +81,41 @@ def _warmup_kwargs(config_cls: type, ratio: float) -> dict[str, Any]:
     return {"warmup_steps": ratio}  # transformers >= 5: a float below 1 is a ratio
 
 
+#: settings fields that do not reach TRL under their own name: heartgrpo's own switches, and the
+#: few real renames and rules, each applied by name below (every other field is passed as named)
+NOT_SAME_NAMED = frozenset({
+    "trl_extra",  # applied last, as given
+    "optim",  # resolve_optim: 8-bit optimizers need CUDA
+    "warmup_ratio",  # _warmup_kwargs: warmup_steps below 1 on transformers >= 5
+    "enabled", "drop_longer_than",  # SFT: the stage switch and the data-prep length filter
+    "max_prompts",  # GRPO: data selection, done before the trainer
+    "epsilon_high",  # None means epsilon (symmetric clipping), stated explicitly
+    "vllm_mode", "vllm_server_host", "vllm_server_port", "vllm_server_timeout",  # only with use_vllm
+    "vllm_gpu_memory_utilization",  # only when set (TRL's own colocated vLLM)
+})
+
+
+def same_named(section: Any, exclude: frozenset[str] = NOT_SAME_NAMED) -> dict[str, Any]:
+    """The fields of a settings model that TRL takes under the same name, with their values.
+
+        >>> from heartgrpo.config import SFTSettings
+        >>> sorted(same_named(SFTSettings()))[:3]
+        ['adam_beta1', 'adam_beta2', 'completion_only_loss']
+    """
+    return {name: getattr(section, name) for name in type(section).model_fields if name not in exclude}
+
+
 def _common_kwargs(config_cls: type, cfg: RunConfig, section: _TrainSettings, output_dir: Path, on_cuda: bool, bf16_supported: bool) -> dict[str, Any]:
-    report_to = list(cfg.logging.report_to) or "none"
     kwargs: dict[str, Any] = {
+        **same_named(section),
         "output_dir": str(output_dir),
         "run_name": f"{cfg.name}-{Path(output_dir).name}",
         "seed": cfg.seed,
         "data_seed": cfg.seed,
-        "learning_rate": section.learning_rate,
-        "per_device_train_batch_size": section.per_device_train_batch_size,
-        "gradient_accumulation_steps": section.gradient_accumulation_steps,
-        "max_steps": section.max_steps,
-        "weight_decay": section.weight_decay,
         "optim": resolve_optim(section.optim, on_cuda),
-        "lr_scheduler_type": section.lr_scheduler_type,
-        "max_grad_norm": section.max_grad_norm,
-        "adam_beta1": section.adam_beta1,
-        "adam_beta2": section.adam_beta2,
-        "logging_steps": section.logging_steps,
         "logging_first_step": True,
         "save_strategy": "steps",
-        "save_steps": section.save_steps,
-        "save_total_limit": section.save_total_limit,
-        "gradient_checkpointing": section.gradient_checkpointing,
-        "report_to": report_to,
+        "report_to": list(cfg.logging.report_to) or "none",
         "dataloader_num_workers": 0,
         "ignore_data_skip": False,
         **_warmup_kwargs(config_cls, section.warmup_ratio),
@@ -125,9 +142,7 @@ def sft_kwargs(config_cls: type, cfg: RunConfig, output_dir: Path, *, on_cuda: b
     s: SFTSettings = cfg.sft
     kwargs = _common_kwargs(config_cls, cfg, s, output_dir, on_cuda, bf16_supported)
     kwargs.update(
-        max_length=s.max_length,
         max_seq_length=s.max_length,  # TRL < 0.20 spelling
-        completion_only_loss=s.completion_only_loss,
         assistant_only_loss=False,
         packing=False,
         remove_unused_columns=True,
@@ -144,28 +159,10 @@ def grpo_kwargs(
     g: GRPOSettings = cfg.grpo
     kwargs = _common_kwargs(config_cls, cfg, g, output_dir, on_cuda, bf16_supported)
     kwargs.update(
-        num_generations=g.num_generations,
         steps_per_generation=g.gradient_accumulation_steps,
-        max_completion_length=g.max_completion_length,
-        temperature=g.temperature,
-        top_p=g.top_p,
-        top_k=g.top_k,
-        min_p=g.min_p,
-        repetition_penalty=g.repetition_penalty,
-        beta=g.beta,
-        epsilon=g.epsilon,
         epsilon_high=g.epsilon_high if g.epsilon_high is not None else g.epsilon,
-        loss_type=g.loss_type,
-        scale_rewards=g.scale_rewards,
-        num_iterations=g.num_iterations,
-        mask_truncated_completions=g.mask_truncated_completions,
-        shuffle_dataset=g.shuffle_dataset,
-        log_completions=g.log_completions,
         remove_unused_columns=False,  # reward functions read the `rubrics` column
-        use_vllm=g.use_vllm,
         reward_weights=reward_weights,
-        # TRL's default is True, Unsloth's False: always explicit, so the run config records it
-        vllm_importance_sampling_correction=g.vllm_importance_sampling_correction,
     )
     if g.use_vllm and g.vllm_mode == "server":
         kwargs.update(vllm_mode="server", vllm_server_host=g.vllm_server_host, vllm_server_port=g.vllm_server_port,

@@ -44,7 +44,7 @@ Example:
     0.8165
 
 stdlib + numpy only; no torch. Loading of rubrics and logged verdicts lives in
-:mod:`heartgrpo.signal_data` (re-exported here).
+:mod:`heartgrpo.signal.data` (re-exported here).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ import numpy as np
 from heartgrpo.reward_diagnostics import advantages, diagnose_groups
 from heartgrpo.rewards import STRATEGIES, score_group
 from heartgrpo.rubrics import Criterion, category_from_points, parse_rar_rubric
-from heartgrpo.signal_data import SampledGroup, load_rar_rubrics, load_verdict_log
+from heartgrpo.signal.data import SampledGroup, load_rar_rubrics, load_verdict_log
 
 __all__ = [
     "GROUP_SIZE",

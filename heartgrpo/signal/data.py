@@ -1,7 +1,7 @@
 """What the reward-signal study reads: verdict groups, bundled rubrics and logged verdicts.
 
 * :class:`SampledGroup`: one GRPO group, the rubric's points and one verdict row per completion
-  (plus the latent completion quality when drawn from :mod:`heartgrpo.signal_study`'s model);
+  (plus the latent completion quality when drawn from :mod:`heartgrpo.signal.study`'s model);
 * :func:`load_rar_rubrics`: the rubric of every row of RaR-schema JSONL files;
 * :func:`load_verdict_log`: groups from a JSONL verdict log of a real GRPO run.
 

@@ -1,7 +1,9 @@
-"""The judge as training sees it: built from config, shared by all reward strategies, watched.
+"""The judge as training and evaluation see it: built from config, shared by all reward strategies, watched.
 
-:func:`build_judge` turns the ``judge:`` section into a judge object. :class:`GuardedJudge`
-wraps it for GRPO:
+:func:`build_judge` turns the ``judge:`` section into a judge object (OpenAI-compatible, a process
+pool of them, offline approximate, recorded, the verifier, or the distilled verifier);
+:func:`judge_in_use` builds one for a block and closes it after. :class:`GuardedJudge`
+(:mod:`heartgrpo.judge.guarded`) wraps it for GRPO and for evaluation, their one failure path:
 
 - verdicts for the same (conversation, response, criteria) are computed once per run and shared,
   so several reward strategies over the same completions cost one round of judge calls;
@@ -14,31 +16,32 @@ wraps it for GRPO:
     >>> guarded = GuardedJudge(LexicalJudge())
     >>> guarded.down_for()
     0.0
+    >>> from heartgrpo.config import JudgeSettings
+    >>> judge = build_judge(JudgeSettings(kind="approximate"))
+    >>> type(judge).__name__, is_approximate(judge)
+    ('LexicalJudge', True)
+    >>> judge_label(judge)
+    ' - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)'
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.judge.cache import json_digest
+from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
+from heartgrpo.judge.types import describe_judge, is_approximate
 
 if TYPE_CHECKING:
     from heartgrpo.config import JudgeSettings
 
 log = logging.getLogger(__name__)
 
+# GuardedJudge, JudgeUnavailableError, is_approximate: importable from here (the old heartgrpo.train.judging)
 __all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use", "judge_label"]
-
-
-class JudgeUnavailableError(RuntimeError):
-    """The judge endpoint failed for longer than the configured limit; training stopped cleanly."""
 
 
 def build_judge(settings: JudgeSettings) -> Any:
@@ -108,13 +111,9 @@ def _verifier_judge(settings: JudgeSettings) -> Any:
 
 
 def judge_label(judge: Any) -> str:
-    """How a run's title names an approximate judge ('' for others)."""
-    inner = getattr(judge, "inner", judge)
-    if not is_approximate(inner):
-        return ""
-    if type(inner).__name__ == "LexicalJudge":
-        return " - APPROXIMATE offline lexical judge (word overlap, not a clinical grader)"
-    return f" - {getattr(inner, 'name', type(inner).__name__)}"
+    """How a run's title names an approximate judge ('' for others): its
+    :func:`~heartgrpo.judge.types.describe_judge` label."""
+    return describe_judge(judge).label
 
 
 @contextmanager
@@ -137,106 +136,3 @@ def close_judge(judge: Any) -> None:
     close = getattr(inner, "close", None)
     if callable(close):
         close()
-
-
-def is_approximate(judge: Any) -> bool:
-    """True for judges that declare themselves approximate (e.g. the lexical judge)."""
-    inner = getattr(judge, "inner", judge)
-    return bool(getattr(inner, "approximate", False))
-
-
-def _key(prompt: Any, response: str, rubrics: Sequence[Any]) -> str:
-    return json_digest(prompt, response, list(rubrics), default=str)
-
-
-class GuardedJudge:
-    """Judge wrapper: shared verdicts, exceptions as failed verdicts, down-time measurement.
-
-    ``clock`` is injectable for tests. ``memo_size`` bounds the shared-verdict memory.
-    """
-
-    def __init__(self, inner: Any, *, clock: Callable[[], float] = time.monotonic, memo_size: int = 4096) -> None:
-        self.inner = inner
-        self.clock = clock
-        self.memo_size = memo_size
-        self._memo: OrderedDict[str, list] = OrderedDict()
-        self._inflight: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
-        self._down_since: float | None = None
-        self.calls = 0
-        self.failed_calls = 0
-        self.shared_hits = 0
-
-    @property
-    def stats(self) -> Any:
-        return getattr(self.inner, "stats", None)
-
-    @property
-    def approximate(self) -> bool:
-        return is_approximate(self.inner)
-
-    def down_for(self) -> float:
-        """Seconds since the judge started failing every verdict (0 when it is up)."""
-        return 0.0 if self._down_since is None else self.clock() - self._down_since
-
-    def _observe(self, verdicts: Sequence[Any]) -> None:
-        self.calls += 1
-        if verdicts and all(getattr(v, "met", None) is None for v in verdicts):
-            self.failed_calls += 1
-            if self._down_since is None:
-                self._down_since = self.clock()
-        elif verdicts:
-            self._down_since = None
-
-    async def _grade_inner(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list:
-        from heartgrpo.judge import Verdict
-
-        try:
-            verdicts = list(await self.inner.grade(prompt, response, rubrics))
-        except Exception as err:  # a transport bug must not kill training: fail the verdicts
-            log.warning("judge raised %s: %s", type(err).__name__, err)
-            verdicts = [Verdict.failed(f"{type(err).__name__}: {err}") for _ in rubrics]
-        self._observe(verdicts)
-        return verdicts
-
-    async def grade(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list:
-        key = _key(prompt, response, rubrics)
-        if key in self._memo:
-            self._memo.move_to_end(key)
-            self.shared_hits += 1
-            return list(self._memo[key])
-        loop = asyncio.get_running_loop()
-        pending = self._inflight.get(key)
-        if pending is not None and pending[0] is loop:
-            self.shared_hits += 1
-            return list(await asyncio.shield(pending[1]))
-        fut: asyncio.Future = loop.create_future()
-        self._inflight[key] = (loop, fut)
-        try:
-            verdicts = await self._grade_inner(prompt, response, rubrics)
-            fut.set_result(verdicts)
-        except BaseException as err:
-            fut.set_exception(err)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        if all(getattr(v, "met", None) is not None for v in verdicts):  # never memoise failures
-            self._memo[key] = verdicts
-            while len(self._memo) > self.memo_size:
-                self._memo.popitem(last=False)
-        return list(verdicts)
-
-    async def rate(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> float | None:
-        try:
-            rating = await self.inner.rate(prompt, response, rubrics)
-        except Exception as err:
-            log.warning("judge rating raised %s: %s", type(err).__name__, err)
-            rating = None
-        self.calls += 1
-        if rating is None:
-            self.failed_calls += 1
-            if self._down_since is None:
-                self._down_since = self.clock()
-        else:
-            self._down_since = None
-        return rating

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# the training stages are the trainers themselves (light at import: Unsloth and TRL load inside)
+from heartgrpo.train.grpo import run_grpo as stage_grpo
+from heartgrpo.train.sft import run_sft as stage_sft
+
 if TYPE_CHECKING:
     from heartgrpo.config import RunConfig
 
@@ -51,18 +55,6 @@ def stage_prep(cfg: RunConfig) -> Any:
 
     tokenizer = load_tokenizer(resolve_model_path(cfg.model.name_or_path), cfg.model.chat_template, cfg.model.trust_remote_code)
     return prepare_datasets(cfg.data, cfg.data_dir, tokenizer)
-
-
-def stage_sft(cfg: RunConfig, *, resume: bool = False) -> Any:
-    from heartgrpo.train.sft import run_sft
-
-    return run_sft(cfg, resume=resume)
-
-
-def stage_grpo(cfg: RunConfig, *, resume: bool = False, judge: Any = None) -> Any:
-    from heartgrpo.train.grpo import run_grpo
-
-    return run_grpo(cfg, resume=resume, judge=judge)
 
 
 def _adapter_for(cfg: RunConfig, stage: str) -> Path | None:
@@ -123,7 +115,7 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
     """Generate answers for the eval subset with the ``stage`` model (base, sft or grpo adapter),
     grade them with the configured judge, save and return the summary."""
     from heartgrpo.eval.run import evaluate
-    from heartgrpo.train.judging import judge_in_use
+    from heartgrpo.judge.factory import judge_in_use
 
     if stage not in EVAL_STAGES:
         raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
@@ -189,7 +181,7 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
     from heartgrpo.train.backend import import_backend_first
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # before prep loads transformers
-    from heartgrpo.train.judging import judge_in_use, judge_label
+    from heartgrpo.judge.factory import judge_in_use, judge_label
 
     seconds: dict[str, float] = {}
 
@@ -220,22 +212,9 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
 
 
 def judge_note(judge: Any) -> str:
-    """One sentence on what the judge rewards, and so what a gain in the demo means. A judge may
-    state it itself in a ``rewards_description`` attribute."""
-    from heartgrpo.judge import LexicalJudge
-    from heartgrpo.train.judging import is_approximate
+    """One sentence on what the judge rewards, and so what a gain in the demo means: the meaning
+    of :func:`heartgrpo.judge.types.describe_judge` (a judge may state it in ``describe()`` or in
+    a ``rewards_description`` attribute)."""
+    from heartgrpo.judge.types import describe_judge
 
-    inner = getattr(judge, "inner", judge)
-    own = getattr(inner, "rewards_description", None)
-    if own:
-        return str(own)
-    if isinstance(inner, LexicalJudge):
-        return ("What a gain means: the approximate lexical judge marks a criterion met when enough of the criterion's "
-                "content words appear in the answer, so it rewards word overlap with the rubric, not clinical "
-                "correctness; a rising reward or a held-out gain means answers that share more words with the "
-                "criteria, not better medical advice.")
-    if is_approximate(inner):
-        return (f"What a gain means: the judge {type(inner).__name__} is approximate (it predicts verdicts, it does not "
-                "understand the answer); a gain means answers that it scores higher, which is evidence about clinical "
-                "quality only as far as its agreement with a real grader goes.")
-    return f"Judge: {type(inner).__name__}; a gain is a gain in the rubric score as that judge grades it."
+    return describe_judge(judge).meaning
