@@ -3,10 +3,9 @@
 Used by the optional LLM heart classifier and the reasoning-trace augmentation. Any
 OpenAI-compatible endpoint works (a local ``vllm serve``, OpenAI, Groq, Together, ...).
 
-Cache: one SQLite table ``(key TEXT PRIMARY KEY, value TEXT)``; the key is the SHA-256 of
-``(namespace, model, prompt version, messages)``; only successfully parsed results are stored,
-writes are single ``INSERT OR REPLACE`` statements in WAL mode, so concurrent writers and a
-crash mid-run leave a consistent file.
+Cache: :class:`heartgrpo.store.SqliteStore` (one table ``(key TEXT PRIMARY KEY, value TEXT)``,
+WAL, each write its own transaction); the key is the SHA-256 of ``(namespace, model, prompt
+version, messages)``; only successfully parsed results are stored.
 
 Example:
     >>> cache = SqliteCache(":memory:")
@@ -19,13 +18,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from heartgrpo.judge.cache import json_digest
+from heartgrpo.store import SqliteStore, json_digest
 from heartgrpo.retry import backoff_delay, is_retryable
 
 __all__ = ["ChatClient", "SqliteCache", "cache_key"]
@@ -33,38 +30,16 @@ __all__ = ["ChatClient", "SqliteCache", "cache_key"]
 T = TypeVar("T")
 
 
-class SqliteCache:
-    """A JSON value cache in one SQLite file (``":memory:"`` for a throwaway cache)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+class SqliteCache(SqliteStore):
+    """A JSON value cache in one SQLite file (``":memory:"`` for a throwaway cache):
+    :class:`heartgrpo.store.SqliteStore` with its ``cache (key, value)`` table."""
 
     def set(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)", (key, json.dumps(value)))
-
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM cache").fetchone()[0])
-
-    def close(self) -> None:
-        self._conn.close()
+        self.put(key, value)
 
 
 def cache_key(*parts: Any) -> str:
-    """SHA-256 over the JSON form of ``parts`` (:func:`heartgrpo.judge.cache.json_digest`)."""
+    """SHA-256 over the JSON form of ``parts`` (:func:`heartgrpo.store.json_digest`)."""
     return json_digest(*parts)
 
 

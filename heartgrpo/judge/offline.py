@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.judge.cache import json_digest
+from heartgrpo.store import json_digest
 from heartgrpo.judge.types import Judge, JudgeStats, Verdict, as_messages
 
 __all__ = ["LexicalJudge", "RecordedJudge", "RecordingJudge", "record_key"]

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.judge.cache import json_digest
+from heartgrpo.store import json_digest
 
 if TYPE_CHECKING:
     from heartgrpo.config import JudgeSettings
