@@ -78,7 +78,7 @@ async def bare_client(judge: OpenAIJudge, n: int, tag: str, staggered: bool = Tr
     one ``asyncio.gather`` instead of the judge's one-per-loop-turn start."""
     import httpx
 
-    client = judge._state()[0]
+    client = judge.endpoint.state().clients[0]
     prompts = [render.grade_prompt([{"role": "user", "content": f"Question {tag}"}], c, k) for c in completions(tag) for k in rubric(n)]
 
     async def one(prompt: str) -> bytes:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
+from heartgrpo.jsonl import append_row, iter_rows, read_jsonl
 from heartgrpo.rewards import STRATEGIES
 from heartgrpo.rubrics import parse_rar_rubric
 from heartgrpo.judge.guarded import GuardedJudge
@@ -56,10 +57,7 @@ def sample_rows(paths: list[Path]) -> list[dict]:
 
     rows = []
     for path in paths:
-        for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            rec = json.loads(line)
+        for lineno, rec in iter_rows(path):
             rid = str(rec.get("id", f"{Path(path).name}:{lineno}"))
             if not classify(str(rec["question"])).heart:
                 continue
@@ -105,8 +103,7 @@ class LoggingJudge(GuardedJudge):
             "points": [float(c["points"] if isinstance(c, dict) else c.points) for c in rubrics],
             "verdicts": [v.met for v in verdicts],
         }
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
+        append_row(self.path, row, fsync=False)
         return verdicts
 
 
@@ -189,8 +186,7 @@ def train_curve(verdict_log: Path) -> dict[int, float]:
     from heartgrpo.eval.metrics import example_score
 
     per_step: dict[int, list[float]] = {}
-    for line in verdict_log.read_text().splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(verdict_log):
         s = example_score(row["points"], row["verdicts"])
         if s is not None:
             per_step.setdefault(int(row["step"]), []).append(s)

@@ -69,17 +69,16 @@ def _adapter_for(cfg: RunConfig, stage: str) -> Path | None:
 def _set_aside_stale(run_dir: Path, model_id: str) -> Path | None:
     """Rename ``run_dir`` to ``<run_dir>.stale-<time>`` when its answers came from another model
     (e.g. an adapter retrained since): resuming must not mix them, and nothing is deleted."""
-    import json
+    from heartgrpo.jsonl import DataError, iter_rows
 
     answers = run_dir / "answers.jsonl"
     if not answers.is_file():
         return None
-    with open(answers, encoding="utf-8") as fh:
-        first = next((line for line in fh if line.strip()), None)
     try:
-        old_id = json.loads(first).get("model_id") if first else None
-    except json.JSONDecodeError:
+        first = next(iter_rows(answers), None)
+    except DataError:
         return None  # a damaged file: evaluate() reports it with its line number
+    old_id = first[1].get("model_id") if first else None
     if old_id is None or old_id == model_id:
         return None
     stale = run_dir.with_name(f"{run_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -44,7 +44,7 @@ def test_make_record_errors_name_row_and_field(override, fragment):
 def test_read_jsonl_reports_file_and_line_for_truncated_json(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text('{"a": 1}\n\n{"a": 2, "b": [1, 2\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"rows\.jsonl:3: invalid JSON"):
+    with pytest.raises(DataError, match=r"rows\.jsonl:3: not valid JSON"):
         list(read_jsonl(path))
 
 

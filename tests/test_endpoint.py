@@ -7,11 +7,14 @@ import asyncio
 import threading
 import time
 
+import openai
 import pytest
 
-from heartgrpo.endpoint import EndpointPool, RateLimiter
+from heartgrpo.data.llm import ChatClient
+from heartgrpo.endpoint import Endpoint, EndpointError, EndpointPool, EndpointSettings, RateLimiter
+from heartgrpo.eval.generators import OpenAIGenerator
 from heartgrpo.judge import OpenAIJudge
-from heartgrpo.judge.loopback import LoopbackServer, grading_responder
+from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder, prompt_of
 
 RUBRIC = [{"criterion": f"Mentions fact {j} about the heart", "points": 3} for j in range(6)]
 PROMPT = [{"role": "user", "content": "I have chest pain."}]
@@ -142,3 +145,122 @@ def test_cache_keys_are_the_same_for_one_url_or_several(tmp_path) -> None:
         first, again = asyncio.run(main())
         assert [v.met for v in first] == [v.met for v in again]
         assert len(two.requests) == 0 and pooled.stats.cache_hits == len(RUBRIC)
+
+
+# ------------------------------------------------------------------ the client layer (heartgrpo.endpoint.Endpoint)
+
+
+def _echo(latency: float = 0.0):
+    return lambda request, index: Reply(f"echo {prompt_of(request)}", delay=latency)
+
+
+def test_endpoint_holds_60_requests_per_minute_over_measured_minutes_against_loopback_servers() -> None:
+    clock = FakeClock()
+    starts: list[float] = []
+
+    def count(requests: int = 0, **_: int) -> None:
+        starts.extend([clock.now] * requests)
+
+    with LoopbackServer(_echo()) as a, LoopbackServer(_echo()) as b:
+        endpoint = Endpoint("m", [a.base_url, b.base_url], requests_per_minute=60, max_concurrency=16,
+                            clock=clock, sleep=clock.sleep, count=count)
+
+        async def main() -> list[str]:
+            try:
+                return await asyncio.gather(*(endpoint.ask([{"role": "user", "content": f"q{i}"}], str) for i in range(150)))
+            finally:
+                await endpoint.aclose()
+
+        t0 = time.perf_counter()
+        answers = asyncio.run(main())
+        assert time.perf_counter() - t0 < 15  # simulated minutes, not real ones
+        assert answers == [f"echo q{i}" for i in range(150)]
+        assert len(a.requests) > 30 and len(b.requests) > 30  # both replicas served
+    assert len(starts) == 150
+    for minute in range(2):
+        n = sum(minute * 60 <= t < (minute + 1) * 60 for t in starts)
+        assert 57 <= n <= 63, (minute, n)
+
+
+@pytest.mark.parametrize("user", ["chat_client", "generator"])
+def test_data_llm_and_generator_lose_no_answer_when_a_replica_is_killed_mid_run(user: str) -> None:
+    servers = [LoopbackServer(_echo(0.05)).start() for _ in range(3)]
+    victim = servers[1]
+    urls = [s.base_url for s in servers]
+    prompts = [f"question {i}" for i in range(45)]
+    try:
+        killer = threading.Thread(target=_kill_when_busy, args=(victim, 5))
+        killer.start()
+        if user == "chat_client":
+            chat = ChatClient("m", urls, namespace="t", prompt_version="v1", max_retries=0, max_concurrency=16)
+
+            async def main() -> list:
+                try:
+                    return await chat.map(prompts, lambda p: chat.complete([{"role": "user", "content": p}], str))
+                finally:
+                    await chat.aclose()
+
+            answers = asyncio.run(main())
+            endpoint = chat.endpoint
+        else:
+            gen = OpenAIGenerator("m", base_url=urls, max_retries=0, concurrency=16)
+            answers = gen.generate([[{"role": "user", "content": p}] for p in prompts])
+            endpoint = gen.endpoint
+        killer.join()
+        assert answers == [f"echo {p}" for p in prompts]  # no exception among them: nothing lost
+        assert endpoint.pool.snapshot()[1]["failures"] >= 1
+        assert len(servers[0].requests) + len(servers[2].requests) >= len(prompts) - len(victim.requests)
+    finally:
+        for s in (servers[0], servers[2]):
+            s.stop()
+
+
+def _kill_when_busy(victim: LoopbackServer, n: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(victim.requests) < n and time.monotonic() < deadline:
+        time.sleep(0.005)
+    victim.stop()
+
+
+def test_endpoint_retry_policy_and_error_texts() -> None:
+    script = {"401": [Reply(status=401)], "503": [Reply(status=503), Reply(status=503), Reply("fine")],
+              "closed": [Reply(close=True), Reply(close=True)], "garbled": [Reply(body="not json"), Reply("fine")]}
+    outcomes = {}
+    for name, replies in script.items():
+        with LoopbackServer(lambda request, index, r=replies: r[min(index, len(r) - 1)]) as server:
+            counts: dict[str, int] = {}
+            endpoint = Endpoint("m", server.base_url, max_retries=2 if name != "closed" else 1, backoff_base=0.001,
+                                backoff_max=0.002, count=lambda **n: [counts.__setitem__(k, counts.get(k, 0) + v) for k, v in n.items()])
+
+            async def main():
+                try:
+                    return await endpoint.ask([{"role": "user", "content": "q"}], str)
+                except EndpointError as e:
+                    return e
+                finally:
+                    await endpoint.aclose()
+
+            outcomes[name] = (asyncio.run(main()), len(server.requests), counts)
+    err, sent, _ = outcomes["401"]
+    assert isinstance(err, EndpointError) and str(err).startswith("HTTP 401") and str(err).endswith("(1 attempt)") and sent == 1
+    assert isinstance(err.error, openai.AuthenticationError)
+    answer, sent, counts = outcomes["503"]
+    assert answer == "fine" and sent == 3 and counts["retries"] == 2 and counts["requests"] == 3
+    err, sent, _ = outcomes["closed"]
+    assert isinstance(err, EndpointError) and str(err).startswith("connection error") and str(err).endswith("(2 attempts)")
+    answer, sent, counts = outcomes["garbled"]
+    assert answer == "fine" and counts["parse_errors"] == 1
+
+
+def test_judge_and_data_settings_share_endpoint_settings() -> None:
+    from heartgrpo.config import JudgeSettings
+    from heartgrpo.data.settings import LLMSettings, RubricGenSettings
+
+    assert issubclass(JudgeSettings, EndpointSettings) and issubclass(LLMSettings, EndpointSettings)
+    shared = {"model", "base_url", "api_key_env", "cache", "max_concurrency", "timeout", "max_retries"}
+    assert shared <= set(JudgeSettings.model_fields) & set(LLMSettings.model_fields)
+    llm = RubricGenSettings(model="m", base_url=["http://a/v1", "http://b/v1"], requests_per_minute=30)
+    chat = Endpoint.from_settings(llm)
+    assert [r.url for r in chat.pool.replicas] == ["http://a/v1", "http://b/v1"] and chat.pool.limiter.requests_per_minute == 30
+    with pytest.raises(ValueError, match="distinct URLs"):
+        LLMSettings(model="m", base_url=["http://a/v1", "http://a/v1"])

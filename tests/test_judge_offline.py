@@ -68,7 +68,7 @@ def test_recorded_judge_names_file_and_line_on_bad_input(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.jsonl:3: field 'met'"):
         RecordedJudge(path)
     path.write_text("{not json\n")
-    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not JSON"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not valid JSON"):
         RecordedJudge(path)
     path.write_text(json.dumps({"response": "x", "criterion": "c", "met": True}) + "\n")
     with pytest.raises(ValueError, match="missing field 'conversation'"):

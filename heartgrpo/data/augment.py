@@ -53,7 +53,7 @@ class ReasoningAugmenter:
     def __init__(
         self,
         model: str,
-        base_url: str | None = None,
+        base_url: str | list[str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         *,
         cache: str | Path | SqliteCache | None = None,
@@ -65,13 +65,14 @@ class ReasoningAugmenter:
         overwrite: bool = False,
         on_failure: Literal["error", "skip"] = "error",
         client: Any = None,
+        **endpoint: Any,
     ) -> None:
         self.overwrite = overwrite
         self.on_failure = on_failure
         self.chat = ChatClient(
             model, base_url, api_key_env, namespace="reasoning-trace", prompt_version=PROMPT_VERSION,
             cache=cache, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
-            max_retries=max_retries, max_concurrency=max_concurrency, client=client,
+            max_retries=max_retries, max_concurrency=max_concurrency, client=client, **endpoint,
         )
         self.stats = {"written": 0, "kept": 0, "failed": 0}
 

@@ -17,11 +17,14 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "HEALTHBENCH_BASE_URL",
     "HEALTHBENCH_FILES",
+    "conversation_sha256",
     "fetch_healthbench",
     "fetch_healthbench_url",
     "healthbench_row_to_record",
@@ -49,6 +53,17 @@ HEALTHBENCH_FILES: dict[str, str] = {
     "consensus": "consensus_2025-05-09-20-00-46.jsonl",
     "meta_eval": "2025-05-07-06-14-12_oss_meta_eval.jsonl",
 }
+
+
+def conversation_sha256(prompt: Sequence[dict[str, Any]]) -> str:
+    """The conversation hash of the HealthBench rebuild (``x_prompt_sha256``): sha256 of the
+    conversation as ``[{role, content}, ...]`` JSON (ensure_ascii=False, sort_keys=True).
+
+    >>> conversation_sha256([{"role": "user", "content": "hi"}])[:12]
+    '5aced9397fc4'
+    """
+    canon = [{"role": m["role"], "content": m["content"]} for m in prompt]
+    return hashlib.sha256(json.dumps(canon, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def default_cache_dir() -> Path:

@@ -23,28 +23,17 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from heartgrpo.data.healthbench import conversation_sha256
 from heartgrpo.data.heart import classify
 from heartgrpo.data.records import DataError, read_jsonl, user_text
 
 __all__ = ["DEV_LABELS", "conversation_sha256", "flag_counts", "labelled_rows"]
 
 DEV_LABELS = Path(__file__).parent / "labels" / "healthbench_dev_heart_labels.jsonl"
-
-
-def conversation_sha256(prompt: Sequence[dict[str, Any]]) -> str:
-    """sha256 of the conversation as ``[{role, content}, ...]`` JSON (ensure_ascii=False, sort_keys=True).
-
-    >>> conversation_sha256([{"role": "user", "content": "hi"}])[:12]
-    '5aced9397fc4'
-    """
-    canon = [{"role": m["role"], "content": m["content"]} for m in prompt]
-    return hashlib.sha256(json.dumps(canon, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def _conversations(files: Sequence[str | Path]) -> dict[str, tuple[str, list[dict[str, Any]]]]:

@@ -78,7 +78,7 @@ class LLMHeartClassifier:
     def __init__(
         self,
         model: str,
-        base_url: str | None = None,
+        base_url: str | list[str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         *,
         cache: str | Path | SqliteCache | None = None,
@@ -87,12 +87,13 @@ class LLMHeartClassifier:
         max_retries: int = 3,
         client: Any = None,
         prompt_file: str | Path = PROMPT_FILE,
+        **endpoint: Any,
     ) -> None:
         self.system = system_prompt(prompt_file)
         self.chat = ChatClient(
             model, base_url, api_key_env, namespace="heart-llm", prompt_version=PROMPT_VERSION,
             cache=cache, temperature=0.0, max_tokens=256, timeout=timeout, max_retries=max_retries,
-            max_concurrency=max_concurrency, client=client,
+            max_concurrency=max_concurrency, client=client, **endpoint,
         )
 
     def _label(self, text: str, answer: dict[str, Any]) -> HeartLabel:

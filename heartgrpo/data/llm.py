@@ -3,10 +3,9 @@
 Used by the optional LLM heart classifier and the reasoning-trace augmentation. Any
 OpenAI-compatible endpoint works (a local ``vllm serve``, OpenAI, Groq, Together, ...).
 
-Cache: one SQLite table ``(key TEXT PRIMARY KEY, value TEXT)``; the key is the SHA-256 of
-``(namespace, model, prompt version, messages)``; only successfully parsed results are stored,
-writes are single ``INSERT OR REPLACE`` statements in WAL mode, so concurrent writers and a
-crash mid-run leave a consistent file.
+Cache: :class:`heartgrpo.store.SqliteStore` (one table ``(key TEXT PRIMARY KEY, value TEXT)``,
+WAL, each write its own transaction); the key is the SHA-256 of ``(namespace, model, prompt
+version, messages)``; only successfully parsed results are stored.
 
 Example:
     >>> cache = SqliteCache(":memory:")
@@ -17,70 +16,46 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sqlite3
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from heartgrpo.judge.cache import json_digest
-from heartgrpo.retry import backoff_delay, is_retryable
+from heartgrpo.endpoint import Endpoint, EndpointError
+from heartgrpo.store import SqliteStore, json_digest
 
 __all__ = ["ChatClient", "SqliteCache", "cache_key"]
 
 T = TypeVar("T")
 
 
-class SqliteCache:
-    """A JSON value cache in one SQLite file (``":memory:"`` for a throwaway cache)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+class SqliteCache(SqliteStore):
+    """A JSON value cache in one SQLite file (``":memory:"`` for a throwaway cache):
+    :class:`heartgrpo.store.SqliteStore` with its ``cache (key, value)`` table."""
 
     def set(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)", (key, json.dumps(value)))
-
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM cache").fetchone()[0])
-
-    def close(self) -> None:
-        self._conn.close()
+        self.put(key, value)
 
 
 def cache_key(*parts: Any) -> str:
-    """SHA-256 over the JSON form of ``parts`` (:func:`heartgrpo.judge.cache.json_digest`)."""
+    """SHA-256 over the JSON form of ``parts`` (:func:`heartgrpo.store.json_digest`)."""
     return json_digest(*parts)
 
 
 class ChatClient:
     """Async chat completions against an OpenAI-compatible endpoint, with retries and a cache.
 
-    ``complete(messages, parse)`` returns ``parse(text)`` or raises: at once for an error no retry
-    can fix (401, 404, other 4xx), else the last error after ``max_retries`` further attempts
-    (retry policy and jittered backoff: :mod:`heartgrpo.retry`). ``parse`` raising
+    The transport is a :class:`heartgrpo.endpoint.Endpoint` (per-loop client, ``max_concurrency``,
+    replicas when ``base_url`` is a list, optional ``requests_per_minute`` / ``tokens_per_minute``,
+    the one retry policy of :mod:`heartgrpo.retry`). ``complete(messages, parse)`` returns
+    ``parse(text)`` or raises the endpoint's last error: at once for an error no retry can fix
+    (401, 404, other 4xx), else after ``max_retries`` further attempts. ``parse`` raising
     ``ValueError`` counts as a failed attempt, so a malformed answer is re-asked, never cached.
     """
 
     def __init__(
         self,
         model: str,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         *,
         namespace: str,
@@ -94,34 +69,27 @@ class ChatClient:
         client: Any = None,
         backoff_base: float = 0.2,
         backoff_max: float = 5.0,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        replica_retry_after: float = 30.0,
     ) -> None:
         self.model = model
-        self.base_url = base_url
-        self.api_key_env = api_key_env
         self.namespace = namespace
         self.prompt_version = prompt_version
         self.cache = SqliteCache(cache) if isinstance(cache, (str, Path)) else cache
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
         self.max_concurrency = max_concurrency
-        self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self._client = client
-        self._owns_client = client is None
         self.stats = {"requests": 0, "cache_hits": 0, "failures": 0}
+        self.endpoint = Endpoint(
+            model, base_url, api_key_env, max_concurrency=max_concurrency, timeout=timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_max=backoff_max, requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute, replica_retry_after=replica_retry_after, client=client,
+            count=self._count,
+        )
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            self._client = AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                timeout=self.timeout,
-                max_retries=0,
-            )
-        return self._client
+    def _count(self, requests: int = 0, **_: int) -> None:
+        self.stats["requests"] += requests
 
     async def complete(self, messages: Sequence[dict[str, str]], parse: Callable[[str], T]) -> T:
         key = cache_key(self.namespace, self.model, self.prompt_version, list(messages))
@@ -130,39 +98,25 @@ class ChatClient:
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 return parse(hit)
-        client = self._get_client()
-        last: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            try:
-                self.stats["requests"] += 1
-                kwargs: dict[str, Any] = {"model": self.model, "messages": list(messages), "temperature": self.temperature}
-                if self.max_tokens is not None:
-                    kwargs["max_tokens"] = self.max_tokens
-                response = await client.chat.completions.create(**kwargs)
-                try:
-                    text = response.choices[0].message.content or ""
-                except (AttributeError, IndexError, TypeError):
-                    raise ValueError(f"not a chat completion: {str(response)[:120]}") from None
-                value = parse(text)
-            except Exception as exc:
-                last = exc
-                if not is_retryable(exc):
-                    break
-                if attempt < self.max_retries:
-                    await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_max))
-                continue
-            if self.cache is not None:
-                self.cache.set(key, text)
+        answer: list[str] = []
+
+        def keep(text: str) -> T:
+            value = parse(text)
+            answer.append(text)
             return value
-        self.stats["failures"] += 1
-        assert last is not None
-        raise last
+
+        try:
+            value = await self.endpoint.ask(messages, keep, temperature=self.temperature, max_tokens=self.max_tokens)
+        except EndpointError as e:
+            self.stats["failures"] += 1
+            raise e.error from None
+        if self.cache is not None:
+            self.cache.set(key, answer[-1])
+        return value
 
     async def aclose(self) -> None:
-        """Close a client this object created (it is bound to the running event loop)."""
-        if self._owns_client and self._client is not None:
-            await self._client.close()
-            self._client = None
+        """Close the client this object made on the running event loop (a ``client`` given is left open)."""
+        await self.endpoint.aclose()
 
     async def map(self, items: Sequence[Any], call: Callable[[Any], Awaitable[T]]) -> list[T | BaseException]:
         """Apply ``call`` to every item with at most ``max_concurrency`` in flight; errors are returned."""

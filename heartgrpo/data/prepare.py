@@ -95,8 +95,7 @@ def save_rows(rows: list[dict[str, Any]], directory: Path, name: str, save_forma
 
 
 def _llm_kwargs(cfg: LLMSettings) -> dict[str, Any]:
-    return {"base_url": cfg.base_url, "api_key_env": cfg.api_key_env, "cache": cfg.cache,
-            "max_concurrency": cfg.max_concurrency, "timeout": cfg.timeout, "max_retries": cfg.max_retries}
+    return {**cfg.endpoint_kwargs(), "cache": cfg.cache}
 
 
 def _heart_filter(by_split: dict[str, list[dict[str, Any]]], settings: DataSettings) -> dict[str, list[dict[str, Any]]]:

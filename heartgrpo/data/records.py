@@ -24,15 +24,13 @@ Example:
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from heartgrpo.jsonl import BadRow, BadRowReport, DataError, OnBadRow, handle_bad_row, iter_rows, write_jsonl
 from heartgrpo.rubrics import Criterion, RubricError, parse_rubric
 
 __all__ = [
@@ -48,51 +46,6 @@ __all__ = [
     "user_text",
     "write_jsonl",
 ]
-
-OnBadRow = Literal["error", "skip"]
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message says where (file, line or row id, field)."""
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """One skipped row: where it was and why."""
-
-    where: str
-    reason: str
-
-
-@dataclass
-class BadRowReport:
-    """Rows skipped under ``on_bad_row="skip"``, counted per source (never a silent drop)."""
-
-    rows: list[BadRow] = field(default_factory=list)
-
-    def add(self, where: str, reason: str) -> None:
-        self.rows.append(BadRow(where, reason))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def counts(self) -> dict[str, int]:
-        """Skipped rows per source file or dataset (the part of ``where`` before ':')."""
-        return dict(Counter(r.where.split(":", 1)[0] for r in self.rows))
-
-    def to_list(self) -> list[dict[str, str]]:
-        return [{"where": r.where, "reason": r.reason} for r in self.rows]
-
-
-def handle_bad_row(exc: Exception, where: str, on_bad_row: OnBadRow, report: BadRowReport | None) -> None:
-    """Raise a :class:`DataError` naming ``where``, or record the row as skipped."""
-    message = str(exc)
-    if on_bad_row == "skip":
-        if report is None:
-            raise DataError(f"{where}: {message} (on_bad_row='skip' needs a report to count skipped rows)") from exc
-        report.add(where, message)
-        return
-    raise DataError(f"{where}: {message}") from exc
 
 
 class Message(BaseModel):
@@ -182,40 +135,7 @@ def read_jsonl(
     on_bad_row: OnBadRow = "error",
     report: BadRowReport | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line of a UTF-8 JSONL file.
-
-    Non-UTF-8 bytes, a truncated or otherwise invalid JSON line and a line that is not a JSON
-    object raise :class:`DataError` naming ``file:line`` (or are skipped and counted).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            where = f"{path}:{line_no}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                handle_bad_row(ValueError(f"not valid UTF-8 text ({exc.reason} at byte {exc.start})"), where, on_bad_row, report)
-                continue
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                handle_bad_row(ValueError(f"invalid JSON (truncated line?): {exc.msg} at column {exc.colno}"), where, on_bad_row, report)
-                continue
-            if not isinstance(obj, dict):
-                handle_bad_row(ValueError(f"expected a JSON object, got {type(obj).__name__}"), where, on_bad_row, report)
-                continue
-            yield line_no, obj
-
-
-def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Write rows as UTF-8 JSONL (one object per line) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
+    """Yield ``(line_number, object)`` for each non-blank line of a UTF-8 JSONL file
+    (:func:`heartgrpo.jsonl.iter_rows`: errors name ``file:line``, a torn last line is dropped
+    with a warning)."""
+    return iter_rows(path, on_bad_row=on_bad_row, report=report)

@@ -30,7 +30,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import math
 import statistics
@@ -42,6 +41,7 @@ from typing import Any
 from heartgrpo.data.records import DataError, read_jsonl
 from heartgrpo.data.rubric_quality import lexical_similarity
 from heartgrpo.eval.metrics import example_score
+from heartgrpo.jsonl import iter_rows
 from heartgrpo.signal.study import kendall_tau_b
 
 __all__ = ["MATCH_TEMPLATE", "baseline_rubrics", "compare_rubrics", "coverage", "load_graded", "write_comparison"]
@@ -57,18 +57,11 @@ def load_graded(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     """Graded answers per conversation hash (``x_prompt_sha256``), from a JSONL or ``.jsonl.gz``."""
     path = Path(path)
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    opener = gzip.open if path.suffix == ".gz" else open
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for n, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                out[row["x_prompt_sha256"]].append({"response": row["response"], "reference_score": float(row["reference_score"])})
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise DataError(f"{path}:{n}: expected a graded answer {{x_prompt_sha256, response, reference_score}} ({exc})") from None
+    for n, row in iter_rows(path):
+        try:
+            out[row["x_prompt_sha256"]].append({"response": row["response"], "reference_score": float(row["reference_score"])})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{path}:{n}: expected a graded answer {{x_prompt_sha256, response, reference_score}} ({exc})") from None
     return dict(out)
 
 

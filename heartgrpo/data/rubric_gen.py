@@ -104,10 +104,9 @@ class RubricGenerator:
     def __init__(self, settings: RubricGenSettings, *, cache: SqliteCache | None = None, client: Any = None) -> None:
         self.settings = settings
         self.chat = ChatClient(
-            settings.model, settings.base_url, settings.api_key_env, namespace="rubric-gen",
-            prompt_version=prompt_identity(), cache=cache if cache is not None else settings.cache,
-            temperature=settings.temperature, max_tokens=settings.max_tokens, timeout=settings.timeout,
-            max_retries=settings.max_retries, max_concurrency=settings.max_concurrency, client=client,
+            settings.model, **settings.endpoint_kwargs(), namespace="rubric-gen", prompt_version=prompt_identity(),
+            cache=cache if cache is not None else settings.cache, temperature=settings.temperature,
+            max_tokens=settings.max_tokens, client=client,
         )
 
     async def generate(self, q: Question) -> Outcome:

@@ -24,12 +24,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from heartgrpo import jsonl
 from heartgrpo.data.records import DataError, make_record, read_jsonl
 
 __all__ = ["Question", "RubricStore", "load_generated_records", "read_questions"]
@@ -98,20 +98,11 @@ def read_questions(path: str | Path) -> list[Question]:
 
 def _recover(path: Path) -> list[dict[str, Any]]:
     """Rows of an output file written so far; a torn last line (interrupted write) is cut off."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        path.write_bytes(data)
-    rows = []
-    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{n}: not JSON ({exc.msg}); move the file away to start over") from None
-    return rows
+    jsonl.repair_tail(path)
+    try:
+        return jsonl.read_jsonl(path, missing_ok=True)
+    except DataError as exc:
+        raise DataError(f"{exc}; move the file away to start over") from None
 
 
 class RubricStore:
@@ -135,14 +126,12 @@ class RubricStore:
     @staticmethod
     def _rewrite(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        jsonl.write_jsonl(rows, tmp)
         tmp.replace(path)
 
     @staticmethod
     def _append(path: Path, row: dict[str, Any]) -> None:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            handle.flush()
+        jsonl.append_row(path, row, fsync=False)
 
     def add(self, rar_row: dict[str, Any], record: dict[str, Any], entry: dict[str, Any]) -> None:
         """Append one accepted rubric's quality entry, then the rubric in both formats.

@@ -18,22 +18,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from heartgrpo.data.rar import RAR_HUB_IDS, RAR_SPLITS
+from heartgrpo.endpoint import EndpointSettings
 
 __all__ = ["DataSettings", "LLMSettings", "RubricGenSettings"]
 
 
-class LLMSettings(BaseModel):
-    """An OpenAI-compatible endpoint used by the data layer (heart classifier, reasoning traces)."""
+class LLMSettings(EndpointSettings):
+    """An OpenAI-compatible endpoint used by the data layer (heart classifier, reasoning traces):
+    :class:`heartgrpo.endpoint.EndpointSettings` (``base_url`` may list replicas; optional
+    ``requests_per_minute`` / ``tokens_per_minute``) with ``model`` required."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    cache: Path | None = Field(None, description="SQLite cache file; None for no cache")
-    max_concurrency: int = Field(8, ge=1)
-    timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0)
+    model: str  # type: ignore[assignment]
 
 
 class RubricGenSettings(LLMSettings):

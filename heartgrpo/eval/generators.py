@@ -13,13 +13,14 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from heartgrpo.endpoint import Endpoint
 
 __all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator", "pick_backend"]
 
@@ -254,14 +255,16 @@ def local_generator(model: str | Path, adapter: str | Path | None = None, backen
 class OpenAIGenerator:
     """Answers from any OpenAI-compatible chat endpoint (vLLM serve, OpenAI, Groq, ...).
 
-    The API key is read from the environment variable ``api_key_env`` and never stored.
-    Retries with backoff are the openai client's own (``max_retries``).
+    The transport is a :class:`heartgrpo.endpoint.Endpoint`: at most ``concurrency`` requests in
+    flight, retries by :mod:`heartgrpo.retry` (``max_retries``), replicas when ``base_url`` is a
+    list, optional ``requests_per_minute`` / ``tokens_per_minute``. The API key is read from the
+    environment variable ``api_key_env`` and never stored.
     """
 
     def __init__(
         self,
         model: str,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         temperature: float = 0.7,
         top_p: float = 1.0,
@@ -271,54 +274,31 @@ class OpenAIGenerator:
         timeout: float = 120.0,
         max_retries: int = 3,
         extra_body: dict[str, Any] | None = None,
+        **endpoint: Any,
     ) -> None:
         self.model = model
         self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.timeout, self.max_retries = timeout, max_retries
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
         self.model_id = model
         self.settings = generation_settings("openai", temperature, top_p, max_new_tokens, seed, extra_body=self.extra_body)
         self.hardware = f"endpoint {base_url or 'api.openai.com'}"
-        self._client = None
-
-    def _client_for_loop(self):
-        from openai import AsyncOpenAI
-
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client[0] is not loop:
-            client = AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-            )
-            self._client = (loop, client)
-        return self._client[1]
+        self.endpoint = Endpoint(model, base_url, api_key_env, max_concurrency=concurrency, timeout=timeout,
+                                 max_retries=max_retries, extra_body=self.extra_body, **endpoint)
 
     async def agenerate(self, prompt: Messages) -> str:
+        """One answer; raises :class:`heartgrpo.endpoint.EndpointError` (text with the cause and attempts) on failure."""
         s = self.settings
-        kwargs: dict[str, Any] = {"temperature": s["temperature"], "top_p": s["top_p"], "max_tokens": s["max_new_tokens"]}
-        if s["seed"] is not None:
-            kwargs["seed"] = s["seed"]
-        if self.extra_body:
-            kwargs["extra_body"] = self.extra_body
-        resp = await self._client_for_loop().chat.completions.create(model=self.model, messages=list(prompt), **kwargs)
-        if not resp.choices:
-            raise RuntimeError("endpoint returned no choices")
-        return resp.choices[0].message.content or ""
+        return await self.endpoint.ask(prompt, str, temperature=s["temperature"], top_p=s["top_p"],
+                                       max_tokens=s["max_new_tokens"], seed=s["seed"])
 
     def generate(self, prompts: Sequence[Messages]) -> list[str]:
-        from heartgrpo.asyncs import run_sync
+        from heartgrpo.asyncs import gather_staggered, run_sync
 
         async def _all() -> list[str]:
-            sem = asyncio.Semaphore(self.concurrency)
+            try:
+                return await gather_staggered(self.agenerate(p) for p in prompts)
+            finally:
+                await self.endpoint.aclose()
 
-            async def one(p: Messages) -> str:
-                async with sem:
-                    return await self.agenerate(p)
-
-            return list(await asyncio.gather(*(one(p) for p in prompts)))
-
-        return run_sync(_all())
+        return run_sync(_all)

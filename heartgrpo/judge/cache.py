@@ -4,9 +4,9 @@ Key = sha256 of the canonical JSON of (judge model, prompt-template identity, co
 response, criterion) — see :func:`cache_key`. Only parsed results are stored: a failed verdict
 (``met=None``) is never written, so a later run asks again.
 
-Safety: WAL journal, one connection per thread, a busy timeout, and every write is its own
-committed transaction, so concurrent writers (threads or processes) wait for each other
-instead of failing, and a crash loses nothing that was already written.
+Storage: :class:`heartgrpo.store.SqliteStore` (WAL, one connection per thread, a busy timeout,
+each write its own committed transaction) with this module's ``verdicts`` table, unchanged, so
+cache files written by earlier versions are read as they are.
 
 Example:
     >>> import tempfile, os
@@ -23,10 +23,7 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.judge.types import Verdict
+from heartgrpo.store import SqliteStore, json_digest
 
 __all__ = ["VerdictCache", "cache_key", "json_digest"]
 
@@ -47,17 +45,6 @@ CREATE TABLE IF NOT EXISTS verdicts (
     PRIMARY KEY (key, kind)
 )
 """
-
-
-def json_digest(*parts: Any, default: Any = None) -> str:
-    """sha256 hex of the canonical JSON of ``parts`` (a list, sorted keys, UTF-8): the one key
-    formula of every cache and recording in the package. ``default`` as in ``json.dumps``.
-
-    >>> json_digest("a", {"y": 1, "x": 2}) == json_digest("a", {"x": 2, "y": 1})
-    True
-    """
-    payload = json.dumps(list(parts), sort_keys=True, ensure_ascii=False, default=default)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def cache_key(model: str, template: str, conversation: Any, response: str, criterion: Any) -> str:
@@ -76,41 +63,11 @@ class VerdictCache:
         self.misses = 0
         self.writes = 0
         self._lock = threading.Lock()
-        self._local = threading.local()
-        conn = self._conn()
-        conn.execute("PRAGMA journal_mode=WAL")
-        self._write(lambda c: c.execute(_SCHEMA))
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    def _write(self, op: Any) -> None:
-        """Run ``op(conn)`` in its own immediate transaction, retrying while the file is locked."""
-        conn = self._conn()
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    op(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+        self.store = SqliteStore(self.path, schema=_SCHEMA, timeout=timeout)
 
     def _get(self, key: str, kind: str) -> tuple[float, str] | None:
-        row = self._conn().execute("SELECT value, explanation FROM verdicts WHERE key = ? AND kind = ?", (key, kind)).fetchone()
+        rows = self.store.query("SELECT value, explanation FROM verdicts WHERE key = ? AND kind = ?", (key, kind))
+        row = rows[0] if rows else None
         with self._lock:
             if row is None:
                 self.misses += 1
@@ -119,7 +76,7 @@ class VerdictCache:
         return row
 
     def _put(self, key: str, kind: str, value: float, explanation: str) -> None:
-        self._write(
+        self.store.write(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO verdicts (key, kind, value, explanation, created) VALUES (?, ?, ?, ?, ?)",
                 (key, kind, value, explanation, time.time()),
@@ -144,13 +101,12 @@ class VerdictCache:
         """
         wanted = list(dict.fromkeys(keys))
         found: dict[str, Verdict] = {}
-        conn = self._conn()
         for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
+            rows = self.store.query(
                 f"SELECT key, value, explanation FROM verdicts WHERE kind = 'verdict' AND key IN ({marks})", chunk
-            ).fetchall()
+            )
             found.update({k: Verdict(bool(v), e, cached=True) for k, v, e in rows})
         with self._lock:
             self.hits += len(found)
@@ -171,7 +127,7 @@ class VerdictCache:
         self._put(key, "rating", float(rating), explanation)
 
     def __len__(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+        return self.store.count("verdicts")
 
     @property
     def hit_rate(self) -> float:
@@ -180,7 +136,4 @@ class VerdictCache:
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.store.close()

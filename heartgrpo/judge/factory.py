@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
 from heartgrpo.judge.types import describe_judge, is_approximate
+from heartgrpo.store import json_digest
 
 if TYPE_CHECKING:
     from heartgrpo.config import JudgeSettings

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import threading
@@ -30,8 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.judge.cache import json_digest
 from heartgrpo.judge.types import Judge, JudgeDescription, JudgeStats, Verdict, as_messages
+from heartgrpo.jsonl import append_rows, iter_rows
+from heartgrpo.store import json_digest
 
 __all__ = ["LexicalJudge", "RecordedJudge", "RecordingJudge", "record_key"]
 
@@ -62,17 +62,11 @@ class RecordedJudge:
         self.stats = JudgeStats()
         self._verdicts: dict[str, Verdict] = {}
         self._ratings: dict[str, float] = {}
-        with self.path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    self._load(line, lineno)
+        for lineno, row in iter_rows(self.path):
+            self._load(row, lineno)
 
-    def _load(self, line: str, lineno: int) -> None:
+    def _load(self, row: dict, lineno: int) -> None:
         where = f"{self.path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not JSON ({e.msg})") from None
         for field in ("conversation", "response"):
             if field not in row:
                 raise ValueError(f"{where}: missing field {field!r}")
@@ -115,8 +109,8 @@ class RecordingJudge:
         return getattr(self.inner, "stats", JudgeStats())
 
     def _append(self, rows: list[dict]) -> None:
-        with self._lock, self.path.open("a", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        with self._lock:
+            append_rows(self.path, rows, fsync=False)
 
     async def grade(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list[Verdict]:
         verdicts = await self.inner.grade(prompt, response, rubrics)

@@ -8,25 +8,17 @@ Modes:
   "criteria_met"}]}``; ids that are missing or duplicated are re-asked singly.
 * :meth:`OpenAIJudge.rate`: one holistic 1..10 rating over all criteria (RaR-Implicit).
 
-Reliability contract: the client's own retries are off (``max_retries=0``); this class retries
-timeouts, connection errors, 408/409/429, 5xx and unparseable answers up to ``max_retries``
-times with exponential backoff and jitter (:mod:`heartgrpo.retry`: ``delay = min(backoff_max,
-backoff_base * 2**k) * uniform(0.5, 1)``). After the last attempt the verdict is ``Verdict(met=None, error=...)`` —
-never ``False``. Structured output (``response_format`` JSON schema) is sent when
-``structured_output=True`` and dropped for the rest of the judge's life if the server answers
-400 to it.
-
-Replicas: ``base_url`` may be a list of replicas of the same judge. Each request goes to the
-least busy one; a replica that fails (no connection, timeout, 429, 5xx) is taken out for
-``replica_retry_after`` seconds and the request is sent again at once to another replica, before
-any of the retries above are spent (:class:`heartgrpo.endpoint.EndpointPool`). Optional
-``requests_per_minute`` / ``tokens_per_minute`` limits space the requests this judge sends (a
-request counts ``len(prompt) / 4 + max_tokens`` tokens, the way providers count a request against
-a token limit before it runs). Cache keys never include the URL: a verdict cached through one
-replica is a hit through any other.
-
-The API key is read from the environment variable named by ``api_key_env``; it is never
-logged, cached or stored on the object beyond the client.
+Transport (:class:`heartgrpo.endpoint.Endpoint`): per-loop clients, ``max_concurrency``,
+retries of timeouts, connection errors, 408/409/429, 5xx and unparseable answers up to
+``max_retries`` times with jittered backoff (``delay = min(backoff_max, backoff_base * 2**k) *
+uniform(0.5, 1)``), replicas (``base_url`` may be a list: least-busy routing, a failed replica
+taken out for ``replica_retry_after`` seconds, the request sent to another before any retry is
+spent) and optional ``requests_per_minute`` / ``tokens_per_minute`` limits. After the last
+attempt the verdict is ``Verdict(met=None, error=...)`` — never ``False``. Structured output
+(``response_format`` JSON schema) is sent when ``structured_output=True`` and dropped for the
+rest of the judge's life if the server answers 400 to it. Cache keys never include the URL: a
+verdict cached through one replica is a hit through any other. The API key is read from the
+environment variable named by ``api_key_env``; it is never logged or cached.
 
 Example (against a local vLLM)::
 
@@ -38,19 +30,16 @@ Example (against a local vLLM)::
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from heartgrpo.asyncs import gather_staggered
-from heartgrpo.endpoint import EndpointPool
+from heartgrpo.endpoint import Endpoint, EndpointError
 from heartgrpo.judge.cache import VerdictCache, cache_key
-from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
+from heartgrpo.judge.parsing import parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.prompts import render
-from heartgrpo.retry import backoff_delay, retryable_status
 from heartgrpo.judge.types import JudgeStats, Verdict, as_messages
 
 __all__ = ["OpenAIJudge"]
@@ -127,165 +116,47 @@ class OpenAIJudge:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if http_backend not in ("auto", "aiohttp", "httpx"):
-            raise ValueError(f"http_backend must be auto, aiohttp or httpx, got {http_backend!r}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.model = model
         self.base_url = base_url
-        # replicas, least-busy routing, failover and rate limits; never part of a cache key
-        self.endpoints = EndpointPool(base_url, retry_after=replica_retry_after,
-                                      requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
         self.api_key_env = api_key_env
         self.mode = mode
-        self.max_concurrency = max_concurrency
-        self.timeout = timeout
-        self.max_retries = max_retries
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.structured_output = structured_output
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.extra_body = dict(extra_body or {})
-        self.http_backend = http_backend
         self.cache = cache if isinstance(cache, VerdictCache) or cache is None else VerdictCache(Path(cache))
         self.stats = JudgeStats()
-        # Per event loop: the HTTP client and the concurrency semaphore are bound to a loop.
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, asyncio.Semaphore, dict]] = (
-            weakref.WeakKeyDictionary()
+        # replicas, failover, rate limits, retries; never part of a cache key
+        self.endpoint = Endpoint(
+            model, base_url, api_key_env, max_concurrency=max_concurrency, timeout=timeout, max_retries=max_retries,
+            backoff_base=backoff_base, backoff_max=backoff_max, requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute, replica_retry_after=replica_retry_after,
+            structured_output=structured_output, extra_body=extra_body, http_backend=http_backend, count=lambda **n: self.stats.add(**n),
         )
+        self.endpoints = self.endpoint.pool
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIJudge(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
 
-    # ---------------------------------------------------------------------------------------
-    # transport
-    # ---------------------------------------------------------------------------------------
+    @property
+    def structured_output(self) -> bool:
+        return self.endpoint.structured_output
 
-    def _state(self) -> tuple[Any, asyncio.Semaphore, dict, list]:
-        """(first replica's client, semaphore, in-flight tasks, every replica's client) of this loop."""
-        loop = asyncio.get_running_loop()
-        state = self._loops.get(loop)
-        if state is None:
-            from openai import AsyncOpenAI
-
-            clients = [
-                AsyncOpenAI(
-                    base_url=replica.url,
-                    api_key=os.environ.get(self.api_key_env) or "no-key-set",
-                    timeout=self.timeout,
-                    max_retries=0,
-                    http_client=self._http_client(),
-                )
-                for replica in self.endpoints.replicas
-            ]
-            state = (clients[0], asyncio.Semaphore(self.max_concurrency), {}, clients)
-            self._loops[loop] = state
-        return state
-
-    def _http_client(self) -> Any:
-        """The aiohttp transport when available (httpx's own pool slows down badly with many
-        concurrent requests on one loop), else None for the client's default httpx pool."""
-        if self.http_backend == "httpx":
-            return None
-        try:
-            import httpx
-            import httpx_aiohttp  # noqa: F401  (needed by DefaultAioHttpClient)
-            from openai import DefaultAioHttpClient
-        except ImportError:
-            if self.http_backend == "aiohttp":
-                raise
-            return None
-        n = max(self.max_concurrency, 10)
-        return DefaultAioHttpClient(
-            timeout=self.timeout, limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        )
+    @structured_output.setter
+    def structured_output(self, value: bool) -> None:
+        self.endpoint.structured_output = value
 
     async def aclose(self) -> None:
-        """Close the HTTP client of the running loop."""
-        state = self._loops.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            for client in state[3]:
-                await client.close()
-
-    async def _complete(self, prompt: str, schema_name: str, schema: dict, structured: bool) -> str:
-        """One chat completion; returns the answer text. Raises openai errors as they come."""
-        _, semaphore, _, clients = self._state()
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }
-        if structured:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
-            }
-        if self.extra_body:
-            kwargs.update(self.extra_body)
-        # ``post`` with a raw httpx response skips the SDK's per-request pydantic transforms
-        # (about 1.5 ms of CPU each), which dominate when 100+ requests share one event loop;
-        # auth, timeouts and the mapping of HTTP errors to openai exceptions are unchanged.
-        import httpx
-
-        async def send(replica: Any) -> bytes:
-            self.stats.add(requests=1)
-            raw = await clients[replica.index].post("/chat/completions", cast_to=httpx.Response, body=kwargs)
-            return await raw.aread()
-
-        async with semaphore:  # a replica that fails is left for another at once (heartgrpo.endpoint)
-            data = await self.endpoints.call(send, tokens=len(prompt) // 4 + self.max_tokens, is_fault=_replica_fault)
-        try:
-            body = json.loads(data)
-            return body["choices"][0]["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise ParseError(f"not a chat completion: {data[:120]!r}") from None
-
-    def _transport_error(self, error: BaseException) -> str:
-        """Name a transport fault by its root cause (the aiohttp transport reports a dropped
-        connection as a connect timeout, so the exception class alone would mislead)."""
-        root: BaseException = error
-        while root.__cause__ is not None or root.__context__ is not None:
-            root = root.__cause__ or root.__context__  # type: ignore[assignment]
-        if isinstance(root, TimeoutError) or "Timeout" in type(root).__name__:
-            return f"timeout after {self.timeout:g} s"
-        return f"connection error: {type(root).__name__}: {_brief(root)}"
+        """Close the HTTP clients of the running loop."""
+        await self.endpoint.aclose()
 
     async def _ask(self, prompt: str, schema_name: str, schema: dict, parse: Callable[[str], T]) -> tuple[T | None, str | None]:
         """Request + parse with retries; returns (parsed, None) or (None, error)."""
-        import openai
-
-        error = "no attempt made"
-        attempt = 0
-        while attempt <= self.max_retries:
-            structured = self.structured_output
-            try:
-                text = await self._complete(prompt, schema_name, schema, structured)
-                return parse(text), None
-            except openai.BadRequestError as e:
-                if structured:
-                    self.structured_output = False  # the server rejects response_format: plain JSON from now on
-                    continue
-                error = f"HTTP 400: {_brief(e)}"
-                break
-            except openai.APIConnectionError as e:  # timeouts included
-                error = self._transport_error(e)
-            except openai.APIStatusError as e:
-                error = f"HTTP {e.status_code}: {_brief(e)}"
-                if not retryable_status(e.status_code):
-                    break
-            except ParseError as e:
-                self.stats.add(parse_errors=1)
-                error = f"unparseable answer: {e}"
-            if attempt < self.max_retries:
-                self.stats.add(retries=1)
-                await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_max))
-            attempt += 1
-        attempts = attempt + 1 if attempt <= self.max_retries else attempt
-        return None, f"{error} ({attempts} attempt{'s' if attempts != 1 else ''})"
+        response_format = {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        try:
+            parsed = await self.endpoint.ask([{"role": "user", "content": prompt}], parse, response_format=response_format,
+                                             temperature=self.temperature, max_tokens=self.max_tokens)
+        except EndpointError as e:
+            return None, str(e)
+        return parsed, None
 
     # ---------------------------------------------------------------------------------------
     # grading
@@ -310,7 +181,7 @@ class OpenAIJudge:
 
     async def _grade_one(self, messages: list[dict], response: str, criterion: dict, key: str) -> Verdict:
         """Per-criterion request (cache key ``key``), shared between identical concurrent calls on this loop."""
-        inflight = self._state()[2]
+        inflight = self.endpoint.state().tasks
         task = inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._grade_one_uncached(key, messages, response, criterion))
@@ -391,19 +262,3 @@ class OpenAIJudge:
         if self.cache is not None:
             self.cache.put_rating(key, parsed[0], parsed[1])
         return parsed[0]
-
-
-def _replica_fault(error: BaseException) -> bool:
-    """Errors that say the replica, not the request, is at fault: no connection, a timeout, 429, 5xx."""
-    import openai
-
-    if isinstance(error, openai.APIConnectionError):
-        return True
-    return isinstance(error, openai.APIStatusError) and (error.status_code == 429 or error.status_code >= 500)
-
-
-def _brief(error: BaseException) -> str:
-    text = str(error).replace("\n", " ")
-    return text[:200]
-
-

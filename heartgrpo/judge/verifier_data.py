@@ -24,16 +24,15 @@ conversation on both sides) and its ``answer`` key (to score answers as a whole)
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from heartgrpo.data.healthbench import conversation_sha256
 from heartgrpo.judge.cache import json_digest
 from heartgrpo.judge.offline import record_key
+from heartgrpo.jsonl import iter_rows
 
 __all__ = ["Example", "by_answer", "conversation_sha256", "default_conversations", "load_graded", "load_recorded", "load_sources"]
 
@@ -55,25 +54,8 @@ class Example:
         return self.points > 0
 
 
-def conversation_sha256(messages: Sequence[dict]) -> str:
-    """The conversation hash of the HealthBench rebuild (role and content of every turn)."""
-    canon = [{"role": m["role"], "content": m["content"]} for m in messages]
-    return hashlib.sha256(json.dumps(canon, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
-
-
 def _lines(path: Path) -> Iterator[tuple[int, dict]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            yield lineno, row
+    return iter_rows(path)
 
 
 def default_conversations(graded: Path) -> Path:

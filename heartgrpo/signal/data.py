@@ -14,12 +14,12 @@ stdlib + pydantic (through :mod:`heartgrpo.rubrics`) only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from heartgrpo.jsonl import iter_rows
 from heartgrpo.rubrics import Criterion, parse_rar_rubric
 
 __all__ = ["SampledGroup", "load_rar_rubrics", "load_verdict_log"]
@@ -49,18 +49,11 @@ def load_rar_rubrics(paths: Iterable[Path]) -> list[list[Criterion]]:
     """
     out = []
     for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict) or "rubric" not in row:
-                    raise ValueError(f"{path}:{lineno}: field 'rubric' missing")
-                row_id = str(row.get("id", row.get("prompt_id", f"{Path(path).name}:{lineno}")))
-                out.append(parse_rar_rubric(row["rubric"], row_id=row_id))
+        for lineno, row in iter_rows(path):
+            if "rubric" not in row:
+                raise ValueError(f"{path}:{lineno}: field 'rubric' missing")
+            row_id = str(row.get("id", row.get("prompt_id", f"{Path(path).name}:{lineno}")))
+            out.append(parse_rar_rubric(row["rubric"], row_id=row_id))
     return out
 
 
@@ -84,40 +77,33 @@ def load_verdict_log(path: Path) -> list[SampledGroup]:
     Errors name the file, line and field.
     """
     groups: dict[tuple[Any, str], list[Any]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-            for key in ("prompt_id", "points", "verdicts"):
-                if not isinstance(row, dict) or key not in row:
-                    raise ValueError(f"{where}: field {key!r} missing")
-            points = row["points"]
-            if not isinstance(points, list) or not points or not all(
-                isinstance(p, (int, float)) and not isinstance(p, bool) for p in points
-            ):
-                raise ValueError(f"{where}: field 'points' must be a non-empty list of numbers")
-            verdicts = row["verdicts"]
-            if not isinstance(verdicts, list) or not verdicts:
-                raise ValueError(f"{where}: field 'verdicts' must be a non-empty list")
-            rows = (
-                [_verdict_row(v, f"{where}, field 'verdicts'") for v in verdicts]
-                if isinstance(verdicts[0], list)
-                else [_verdict_row(verdicts, f"{where}, field 'verdicts'")]
-            )
-            for r in rows:
-                if len(r) != len(points):
-                    raise ValueError(f"{where}: {len(r)} verdicts for {len(points)} points")
-            step = ("group", lineno) if isinstance(verdicts[0], list) else row.get("step")
-            key = (step, str(row["prompt_id"]))
-            entry = groups.setdefault(key, [tuple(float(p) for p in points), []])
-            if entry[0] != tuple(float(p) for p in points):
-                raise ValueError(f"{where}: points differ from earlier rows of prompt {row['prompt_id']!r}")
-            entry[1].extend(rows)
+    for lineno, row in iter_rows(path):
+        where = f"{path}:{lineno}"
+        for key in ("prompt_id", "points", "verdicts"):
+            if not isinstance(row, dict) or key not in row:
+                raise ValueError(f"{where}: field {key!r} missing")
+        points = row["points"]
+        if not isinstance(points, list) or not points or not all(
+            isinstance(p, (int, float)) and not isinstance(p, bool) for p in points
+        ):
+            raise ValueError(f"{where}: field 'points' must be a non-empty list of numbers")
+        verdicts = row["verdicts"]
+        if not isinstance(verdicts, list) or not verdicts:
+            raise ValueError(f"{where}: field 'verdicts' must be a non-empty list")
+        rows = (
+            [_verdict_row(v, f"{where}, field 'verdicts'") for v in verdicts]
+            if isinstance(verdicts[0], list)
+            else [_verdict_row(verdicts, f"{where}, field 'verdicts'")]
+        )
+        for r in rows:
+            if len(r) != len(points):
+                raise ValueError(f"{where}: {len(r)} verdicts for {len(points)} points")
+        step = ("group", lineno) if isinstance(verdicts[0], list) else row.get("step")
+        key = (step, str(row["prompt_id"]))
+        entry = groups.setdefault(key, [tuple(float(p) for p in points), []])
+        if entry[0] != tuple(float(p) for p in points):
+            raise ValueError(f"{where}: points differ from earlier rows of prompt {row['prompt_id']!r}")
+        entry[1].extend(rows)
     return [SampledGroup(pts, tuple(rows), None, prompt_id=pid) for (_, pid), (pts, rows) in groups.items()]
 
 

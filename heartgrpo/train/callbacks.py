@@ -21,7 +21,6 @@ keys and means TRL >= 1.0 logs itself. Put it before :class:`StepLogCallback`.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from heartgrpo.jsonl import append_row, read_jsonl, write_jsonl
 from heartgrpo.train.distributed import gather_across_ranks, max_across_ranks
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ __all__ = ["JudgeDownCallback", "RewardMetricsCallback", "StepLogCallback", "rea
 
 def read_steps(path: Path) -> list[dict]:
     """Rows of a ``steps.jsonl`` file (empty list when it does not exist)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path, missing_ok=True)
 
 
 def _clean(value: Any) -> Any:
@@ -127,14 +124,13 @@ class StepLogCallback(TrainerCallback):
         row = {"step": state.global_step, **{k: _clean(v) for k, v in logs.items()}}
         self.rows.append(row)
         if self.jsonl:
-            with self.jsonl_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_row(self.jsonl_path, row, fsync=False)
         if self.csv_file:
             self._rewrite_csv()
 
     def _rewrite_jsonl(self) -> None:
         if self.jsonl:
-            self.jsonl_path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+            write_jsonl(self.rows, self.jsonl_path)
         if self.csv_file:
             self._rewrite_csv()
 

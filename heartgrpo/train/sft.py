@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heartgrpo.jsonl import read_jsonl
 from heartgrpo.train.distributed import is_main_process
 
 if TYPE_CHECKING:
@@ -44,16 +45,9 @@ class SFTResult:
 
 
 def load_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file; a bad line raises ``ValueError`` naming file and line."""
-    rows = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{n}: not valid JSON: {err.msg}") from None
-    return rows
+    """Rows of a JSONL file; a bad line raises ``DataError`` (a ``ValueError``) naming file and
+    line (:func:`heartgrpo.jsonl.read_jsonl`)."""
+    return read_jsonl(path)
 
 
 def sft_example(record: dict[str, Any]) -> dict[str, list[dict]]:
