@@ -1,9 +1,9 @@
 """The reward-signal study: a generative model of judge outcomes and the measures of signal.
 
 GRPO learns only from differences between the rewards of the completions of one prompt. This
-module measures, for every strategy in :data:`heartgrpo.rewards.VERDICT_STRATEGIES`, how much of that
-difference a strategy keeps, on verdict matrices drawn from the model below or logged by real
-runs (:func:`load_verdict_log`).
+module measures, for every strategy in :data:`heartgrpo.rewards.VERDICT_STRATEGIES`, how much
+of that difference a strategy keeps, on verdict matrices drawn from the model below or logged by
+real runs (:func:`load_verdict_log`).
 
 Generative model of judge outcomes (one GRPO group of ``G`` completions of one prompt)::
 

@@ -128,6 +128,8 @@ def test_judge_failure_policy_format_only_trains_on_the_format_score():
     assert call(fmt, **_batch()) == [1.0, 1.0, 0.0] and judge.graded == []
     with pytest.raises(ValueError, match="on_judge_failure"):
         format_reward_func("paper", on_judge_failure="drop")
+    with pytest.raises(ValueError, match="not a reward function of make_reward_func"):
+        format_reward_func("paper", rubric_funcs=[lambda prompts, completions, **kw: [1.0]])
 
 
 def test_judge_failure_policy_is_configured_and_wired_by_build_reward_funcs():

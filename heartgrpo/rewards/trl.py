@@ -251,6 +251,9 @@ def format_reward_func(
     _check_policy("style", style, FormatStyle)
     _check_policy("on_judge_failure", on_judge_failure, JudgeFailurePolicy)
     linked = list(rubric_funcs) if on_judge_failure == "exclude" else []
+    for f in linked:
+        if not callable(getattr(f, "rewards_for", None)):
+            raise ValueError(f"rubric_funcs: {getattr(f, '__name__', f)!r} is not a reward function of make_reward_func")
 
     def formatted(completions: Sequence[Any]) -> list[float]:
         return [1.0 if follows_format(c, style) else 0.0 for c in completions]
