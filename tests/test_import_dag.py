@@ -23,6 +23,7 @@ Two graphs are checked:
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "heartgrpo"
@@ -66,6 +67,7 @@ def _imports(tree: ast.Module, lazy: bool) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
+@lru_cache(maxsize=2)
 def import_graph(lazy: bool) -> dict[str, set[str]]:
     """module -> the package modules it imports (see the module docstring for the rules)."""
     modules = _modules()
