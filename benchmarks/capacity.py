@@ -27,7 +27,7 @@ from benchmarks import ROOT, docs_dir, md_table, quick_mode, write_section
 from heartgrpo.capacity import judge_seconds, replicas_needed, requests_per_step, sequential_judge_seconds
 from heartgrpo.judge import OpenAIJudge
 from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder
-from heartgrpo.reward_funcs import make_reward_func
+from heartgrpo.rewards import make_reward_func
 
 GENERATIONS = 6
 SLOTS = 4

@@ -29,7 +29,7 @@ from benchmarks import ROOT, md_table, quick_mode, write_section
 from heartgrpo.asyncs import gather_staggered
 from heartgrpo.judge import OpenAIJudge, ProcessPoolJudge
 from heartgrpo.judge.prompts import render
-from heartgrpo.reward_funcs import make_reward_func
+from heartgrpo.rewards import make_reward_func
 
 GENERATIONS = 6
 WORKERS = 2  # judge worker processes in the ProcessPoolJudge rows

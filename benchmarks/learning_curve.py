@@ -34,7 +34,7 @@ import numpy as np
 
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
 from heartgrpo.jsonl import append_row, iter_rows, read_jsonl
-from heartgrpo.rewards import STRATEGIES
+from heartgrpo.rewards import VERDICT_STRATEGIES
 from heartgrpo.rubrics import parse_rar_rubric
 from heartgrpo.judge.guarded import GuardedJudge
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--steps", type=int, default=None, help="GRPO steps per run (default 3; quick 2)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per strategy (default 2; quick 1)")
-    parser.add_argument("--strategies", nargs="+", choices=list(STRATEGIES), default=None)
+    parser.add_argument("--strategies", nargs="+", choices=list(VERDICT_STRATEGIES), default=None)
     parser.add_argument("--budget-s", type=float, default=480.0,
                         help="start no further seed once this many seconds would be exceeded (default 480)")
     parser.add_argument("--sample", type=Path, nargs="+", default=None, help="RaR-schema JSONL files (default: bundled)")
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = args.steps or (2 if quick else 3)
     seeds = list(range(args.seeds or (1 if quick else 2)))
-    strategies = args.strategies or (["binary", "healthbench"] if quick else list(STRATEGIES))
+    strategies = args.strategies or (["binary", "healthbench"] if quick else list(VERDICT_STRATEGIES))
     max_new = 16 if quick else 32
     if quick:
         from heartgrpo.train.tiny import build_tiny_qwen3

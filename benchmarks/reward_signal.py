@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
-from heartgrpo.rewards import STRATEGIES, complexity_factor
+from heartgrpo.rewards import VERDICT_STRATEGIES, complexity_factor
 from heartgrpo.signal.study import (
     GROUP_SIZE,
     OutcomeModel,
@@ -83,7 +83,7 @@ def sweep(rubrics: list, qualities: Sequence[float], seeds: Sequence[int], n_gro
         model = OutcomeModel().with_mean_quality(q)
         per_seed = [signal_measures(draw_groups(rubrics, model, n_groups, seed=1000 * s + int(100 * q)))
                     for s in seeds]
-        out[q] = {name: {m: [r[name][m] for r in per_seed] for m in MEASURES} for name in STRATEGIES}
+        out[q] = {name: {m: [r[name][m] for r in per_seed] for m in MEASURES} for name in VERDICT_STRATEGIES}
     return out
 
 
@@ -107,7 +107,7 @@ def plot_measure(results: dict, measures: Sequence[str], path: Path, ylabel: str
     qualities = sorted(results)
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.2), squeeze=False)
     for ax, measure in zip(axes[0], measures):
-        for name in STRATEGIES:
+        for name in VERDICT_STRATEGIES:
             stats = [ci(results[q][name][measure], measure) for q in qualities]
             mean = [s[0] for s in stats]
             ax.plot(qualities, mean, marker="o", ms=3, label=name)
@@ -189,7 +189,7 @@ def race_section(simulated: dict, path: Path | None = None) -> str:
     table = data["summary"]["table"]
     sim_race = {float(k): v for k, v in data.get("simulated", {}).items()}
     rows = []
-    for name in STRATEGIES:
+    for name in VERDICT_STRATEGIES:
         row = [name, fmt_ci(*ci(simulated[name], "frac_zero_std"))]
         row += [f"{sim_race[0.5][name]:.3f}" if 0.5 in sim_race else "n/a"]
         for scale in ("group", "batch"):
@@ -231,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     plot_factor(factors, figs / "reward_signal_complexity_factor.png")
 
     mid = 0.5
-    main_rows = [[name] + [fmt_ci(*ci(results[mid][name][m], m)) for m in MEASURES] for name in STRATEGIES]
+    main_rows = [[name] + [fmt_ci(*ci(results[mid][name][m], m)) for m in MEASURES] for name in VERDICT_STRATEGIES]
     zero_rows = [[name] + [fmt_ci(*ci(results[q][name]["frac_zero_std"], "frac_zero_std")) for q in qualities]
-                 for name in STRATEGIES]
+                 for name in VERDICT_STRATEGIES]
     sizes = sorted(len(r) for r in rubrics)
     n_cs = sorted({sizes[0], sizes[len(sizes) // 2], sizes[-1]})
     factor_sizes = [[n, f"{complexity_factor(n):.4f}", f"{complexity_factor(n) / complexity_factor(n_cs[0]):.4f}"]
@@ -282,7 +282,7 @@ Kendall tau-b is computed per group between the strategy's rewards and the Healt
 `complexity` = min(25, 20 max(0, s - 0.5 rho)^1.2 c(n_c)) with c(n_c) = 1 + 0.2 ln(1 + n_c)/ln 26.
 The table compares GRPO advantages A of `complexity` with the advantages A' of the same reward
 divided by c(n_c) (`heartgrpo.signal.study.factor_effect`, which uses
-`heartgrpo.reward_diagnostics.advantages` and `factor_cancellation`), groups cut into steps of 1
+`heartgrpo.rewards.diagnostics.advantages` and `factor_cancellation`), groups cut into steps of 1
 or 8 prompts, over {len(seeds)} seeds of {n_groups} groups. Relative change = sum |A - A'| /
 sum |A'|; "cancels" means below 1e-3 (TRL adds eps = 1e-4 to the std, so groups with a tiny
 std keep a trace of the factor: that is the max-abs column under group scaling).
@@ -305,7 +305,7 @@ sizes here (smallest, median, largest):
 
 ### (c) Zero-std shares measured in the strategy race
 
-{race_section({name: results[mid][name]["frac_zero_std"] for name in STRATEGIES})}
+{race_section({name: results[mid][name]["frac_zero_std"] for name in VERDICT_STRATEGIES})}
 """
     path = write_section("reward_signal", body)
     print(f"wrote section reward_signal of {path} in {time.perf_counter() - t0:.1f} s")

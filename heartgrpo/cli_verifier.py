@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from heartgrpo.cli_common import _fmt, _run, _setup, _summary
 from heartgrpo.judge.verifier_run import DEFAULT_DATA
 
 verifier_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -20,10 +21,6 @@ judge_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Judge 
 
 RunDirOpt = typer.Option(Path("runs/verifier"), "--out", "-o", help="run directory of the verifier")
 ConvOpt = typer.Option(None, "--conversations", help="conversations JSONL (default: hard_rebuilt_<split>.jsonl beside the graded file)")
-
-
-def _fmt(x: object) -> str:
-    return "—" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
 @verifier_app.command("train")
@@ -35,7 +32,6 @@ def train(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train the verifier on the dev split (and any recorded verdict logs); saves verifier.npz."""
-    from heartgrpo.cli import _run, _setup, _summary
 
     _setup(verbose)
 
@@ -61,7 +57,6 @@ def eval_(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Agreement with the grader on the eval split: verifier, lexical judge, DistilledJudge."""
-    from heartgrpo.cli import _run, _setup, _summary
 
     _setup(verbose)
 
@@ -101,7 +96,6 @@ def validate(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Measure a judge against a file of GPT-4.1-graded answers: kappa, accuracy, per polarity, score correlation."""
-    from heartgrpo.cli import _run, _setup, _summary
 
     _setup(verbose)
 

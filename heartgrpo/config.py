@@ -23,9 +23,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from heartgrpo.answer_format import FormatStyle
 from heartgrpo.config_models import HardwareSettings, JudgeSettings, LoggingSettings, _Section
 from heartgrpo.data.settings import DataSettings, RubricGenSettings
 from heartgrpo.eval.settings import EvalSettings
+from heartgrpo.rewards.strategies import check_strategy
+from heartgrpo.rewards.trl import JudgeFailurePolicy
 
 __all__ = [
     "ConfigError",
@@ -181,8 +184,9 @@ class GRPOSettings(_TrainSettings):
 
 
 class StrategySpec(_Section):
-    """One reward strategy of :data:`heartgrpo.rewards.STRATEGIES` (or ``rar_implicit``) with its
-    weight in TRL's weighted sum and its options (e.g. ``normalize: true``)."""
+    """One reward strategy of :data:`heartgrpo.rewards.STRATEGIES` with its weight in TRL's
+    weighted sum and its options (e.g. ``normalize: true``), checked by
+    :func:`heartgrpo.rewards.check_strategy`."""
 
     name: str
     weight: float = 1.0
@@ -191,30 +195,25 @@ class StrategySpec(_Section):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from heartgrpo.rewards import STRATEGIES
-
-        known = sorted(set(STRATEGIES) | {"rar_implicit"})
-        if name not in known:
-            raise ValueError(f"unknown reward strategy {name!r}; known: {', '.join(known)}")
-        return name
+        return check_strategy(name, label="reward strategy").name
 
     @model_validator(mode="after")
     def _options_known(self) -> StrategySpec:
-        from heartgrpo.rewards import STRATEGIES
-
-        allowed = set(getattr(STRATEGIES.get(self.name), "options", ()) or ())
-        unknown = sorted(set(self.options) - allowed)
-        if unknown:
-            raise ValueError(f"strategy {self.name!r} takes no option(s) {unknown}; it accepts {sorted(allowed) or 'none'}")
+        check_strategy(self.name, self.options)
         return self
 
 
 class FormatRewardSettings(_Section):
-    """Optional reward for the output format (1.0 when the completion follows it, else 0.0)."""
+    """Optional reward for the output format (1.0 when the completion follows it, else 0.0).
+
+    ``on_judge_failure``: ``exclude`` leaves a completion whose rubric rewards are all ``None``
+    (judge failure) out of training, as TRL does without a format reward; ``format_only`` trains
+    it on its format score alone (see :mod:`heartgrpo.rewards.trl`)."""
 
     enabled: bool = False
     weight: float = 0.5
-    style: Literal["paper", "think"] = "paper"
+    style: FormatStyle = "paper"
+    on_judge_failure: JudgeFailurePolicy = "exclude"
 
 
 class RewardSettings(_Section):

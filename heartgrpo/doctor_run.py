@@ -144,7 +144,7 @@ def _logprobs(model: Any, tok: Any) -> Any:
 
 def _none_one_in_six(func: Callable, probe: dict[str, Any], record: bool) -> Callable:
     """``func`` with ``None`` for the first completion of each group; records the texts."""
-    from heartgrpo.train.grpo import _text
+    from heartgrpo.answer_format import completion_text as _text
 
     def post(completions: Any, out: list) -> list:
         if record:
@@ -165,7 +165,7 @@ def _none_one_in_six(func: Callable, probe: dict[str, Any], record: bool) -> Cal
 
 def _length_reward(prompts: Any = (), completions: Any = (), **kwargs: Any) -> list[float]:
     """Spread within a group, so the baseline check has something to measure."""
-    from heartgrpo.train.grpo import _text
+    from heartgrpo.answer_format import completion_text as _text
 
     return [min(len(_text(c)), 200) / 100 for c in completions]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.data.heart import _main, classify, evaluate
+from heartgrpo.data.heart import classify, evaluate
 from heartgrpo.data.heart_context import LONG_TEXT
-from heartgrpo.data.heart_eval import DEV_LABELS, conversation_sha256, flag_counts, labelled_rows
+from heartgrpo.data.heart_eval import DEV_LABELS, conversation_sha256, flag_counts, labelled_rows, main
 from heartgrpo.data.records import read_jsonl
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "healthbench"
@@ -104,7 +104,7 @@ def test_dev_precision_and_recall_on_real_conversations(capsys):
     result = evaluate(rows)
     assert result["precision"] >= DEV_MIN_PRECISION, [(e["id"], e["evidence"]) for e in result["errors"]]
     assert result["recall"] >= DEV_MIN_RECALL, [(e["id"], e["evidence"]) for e in result["errors"]]
-    assert _main(["--evaluate", str(DEV_LABELS), "--conversations", *map(str, DEV_FILES)]) == 0
+    assert main(["--evaluate", str(DEV_LABELS), "--conversations", *map(str, DEV_FILES)]) == 0
     out = capsys.readouterr().out
     assert "429 matched" in out and f"precision={result['precision']:.3f}" in out
 

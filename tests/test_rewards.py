@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartgrpo import rewards
-from heartgrpo.rewards import STRATEGIES, likert, score, score_group
+from heartgrpo.rewards import STRATEGIES, VERDICT_STRATEGIES, likert, score, score_group
 
 LN26 = math.log(26)
 
@@ -85,7 +85,7 @@ def test_likert():
 
 # ---------------------------------------------------------------- None semantics and errors
 
-@pytest.mark.parametrize("strategy", [n for n, s in STRATEGIES.items() if not s.group])
+@pytest.mark.parametrize("strategy", [n for n, s in VERDICT_STRATEGIES.items() if not s.group])
 def test_none_verdict_gives_none(strategy):
     assert score(strategy, [5, 3, -1], [True, None, False]) is None
 
@@ -212,7 +212,7 @@ def test_monotone_in_met_positives_and_anti_monotone_in_pitfalls(case, data):
 
 def test_import_is_light():
     code = (
-        "import sys, heartgrpo.rewards, heartgrpo.rubrics, heartgrpo.reward_diagnostics;"
+        "import sys, heartgrpo.rewards, heartgrpo.rubrics, heartgrpo.reward_diagnostics, heartgrpo.answer_format;"
         "heavy=[m for m in ('torch','transformers','trl','openai','numpy','datasets') if m in sys.modules];"
         "print(','.join(heavy))"
     )

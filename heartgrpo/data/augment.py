@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from heartgrpo.answer_format import REASONING_END, REASONING_START, THINK_END, THINK_START
 from heartgrpo.asyncs import run_sync
 from heartgrpo.data.llm import ChatClient, SqliteCache
 from heartgrpo.data.records import user_text
@@ -39,7 +40,7 @@ _SYSTEM = (
 def parse_reasoning(text: str) -> str:
     """Strip whitespace and any wrapping tags; an empty trace is an error (re-asked)."""
     cleaned = text.strip()
-    for tag in ("<start_working_out>", "<end_working_out>", "<think>", "</think>"):
+    for tag in (REASONING_START, REASONING_END, THINK_START, THINK_END):
         cleaned = cleaned.replace(tag, "")
     cleaned = cleaned.strip()
     if len(cleaned.split()) < 5:

@@ -1,8 +1,8 @@
 """Dataset builders: the SFT set, the GRPO set, the paper's SFT/GRPO split and the eval subset.
 
-* SFT rows are conversational prompt/completion pairs (TRL trains on the completion only):
-  ``paper`` format ``<start_working_out>{reasoning}<end_working_out><SOLUTION>{answer}</SOLUTION>``
-  under the paper's system prompt, or ``qwen3`` format ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``.
+* SFT rows are conversational prompt/completion pairs (TRL trains on the completion only) in the
+  output format of :mod:`heartgrpo.answer_format`: ``paper`` format
+  ``<start_working_out>{reasoning}<end_working_out><SOLUTION>{answer}</SOLUTION>`` under the paper's system prompt, or ``qwen3`` format ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``.
 * GRPO rows keep the conversational ``prompt`` plus the ``rubrics`` column read by the reward
   function; prompts with fewer than ``min_criteria`` criteria are dropped (paper: more than 3)
   and prompt length is capped at a quantile of the lengths (paper: 90th percentile).
@@ -21,6 +21,16 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from heartgrpo.answer_format import (  # the output format lives in one place; re-exported here
+    PAPER_SYSTEM_PROMPT,
+    REASONING_END,
+    REASONING_START,
+    SOLUTION_END,
+    SOLUTION_START,
+    SftFormat,
+    format_sft_completion,
+    system_prompt_for,
+)
 from heartgrpo.data.records import BadRowReport, DataError, handle_bad_row
 
 __all__ = [
@@ -39,33 +49,6 @@ __all__ = [
     "split_sft_grpo",
     "system_prompt_for",
 ]
-
-SftFormat = Literal["paper", "qwen3"]
-REASONING_START = "<start_working_out>"
-REASONING_END = "<end_working_out>"
-SOLUTION_START = "<SOLUTION>"
-SOLUTION_END = "</SOLUTION>"
-PAPER_SYSTEM_PROMPT = (
-    "You are given a medical question about the heart. Think about the problem and provide your "
-    f"working out. Place it between {REASONING_START} and {REASONING_END}. Then, provide your "
-    f"answer between {SOLUTION_START} and {SOLUTION_END}."
-)
-
-
-def system_prompt_for(fmt: SftFormat) -> str | None:
-    """The system prompt of a format: the paper's for ``paper``, none for ``qwen3``."""
-    return PAPER_SYSTEM_PROMPT if fmt == "paper" else None
-
-
-def format_sft_completion(reasoning: str, answer: str, fmt: SftFormat = "paper") -> str:
-    """The assistant text the SFT warm start teaches."""
-    reasoning, answer = reasoning.strip(), answer.strip()
-    if fmt == "paper":
-        return f"{REASONING_START}{reasoning}{REASONING_END}{SOLUTION_START}{answer}{SOLUTION_END}"
-    if fmt == "qwen3":
-        return f"<think>\n{reasoning}\n</think>\n\n{answer}"
-    raise ValueError(f"unknown sft format {fmt!r}; expected 'paper' or 'qwen3'")
-
 
 def _with_system(prompt: list[dict[str, str]], fmt: SftFormat) -> list[dict[str, str]]:
     system = system_prompt_for(fmt)

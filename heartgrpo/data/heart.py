@@ -33,8 +33,6 @@ HealthBench JSONL files (see :mod:`heartgrpo.data.heart_eval`).
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -170,54 +168,7 @@ def default_labels_path() -> Path:
     return Path(__file__).parent / "sample" / "heart_labels.jsonl"
 
 
-def _print_result(result: dict[str, Any], show_text: bool) -> None:
-    print(f"n={result['n']}  tp={result['tp']}  fp={result['fp']}  fn={result['fn']}  tn={result['tn']}")
-    print(f"precision={result['precision']:.3f}  recall={result['recall']:.3f}  f1={result['f1']:.3f}")
-    if result["theme_accuracy"] is not None:
-        print(f"theme accuracy on true positives: {result['theme_accuracy']:.3f} (n={result['theme_n']})")
-    for err in result["errors"]:
-        kind = "FP" if err["predicted"] else "FN"
-        shown = repr(err["text"][:90]) if show_text else err.get("id")
-        print(f"  {kind}: {shown} evidence={err['evidence']}")
+if __name__ == "__main__":  # the command line lives with the evaluation helpers it uses
+    from heartgrpo.data.heart_eval import main
 
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heartgrpo.data.heart", description=__doc__.split("\n")[0])
-    parser.add_argument("--evaluate", nargs="?", const=str(default_labels_path()), metavar="LABELS_JSONL",
-                        help="report precision/recall on a labelled JSONL file (default: the bundled set)")
-    parser.add_argument("--conversations", nargs="+", metavar="HEALTHBENCH_JSONL",
-                        help="with --evaluate: labels are keyed by x_prompt_sha256 over these HealthBench files")
-    parser.add_argument("--flag", nargs="+", metavar="HEALTHBENCH_JSONL",
-                        help="only count the conversations flagged as heart in each file (for a held-out split)")
-    parser.add_argument("text", nargs="*", help="text to classify")
-    args = parser.parse_args(argv)
-    if args.flag:
-        from heartgrpo.data.heart_eval import flag_counts
-
-        for file, c in flag_counts(args.flag).items():
-            print(f"{file}: {c['flagged']} of {c['n']} conversations flagged as heart")
-        return 0
-    if args.evaluate and args.conversations:
-        from heartgrpo.data.heart_eval import labelled_rows
-
-        rows, missing = labelled_rows(args.evaluate, args.conversations)
-        print(f"labels: {args.evaluate} ({len(rows)} matched, {missing} not in the given files)")
-        result = evaluate(rows)
-        _print_result(result, show_text=False)
-        clear = evaluate(r for r in rows if not r["borderline"])
-        print(f"without the {sum(r['borderline'] for r in rows)} borderline conversations: "
-              f"precision={clear['precision']:.3f}  recall={clear['recall']:.3f} (n={clear['n']})")
-        return 0
-    if args.evaluate:
-        from heartgrpo.data.records import read_jsonl
-
-        print(f"labels: {args.evaluate}")
-        _print_result(evaluate(row for _, row in read_jsonl(args.evaluate)), show_text=True)
-        return 0
-    for text in args.text:
-        print(json.dumps(classify(text).__dict__))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -222,7 +222,7 @@ def engine_spec_for(cfg: RunConfig, model: str, longest_prompt: int | None = Non
 def longest_prompt_tokens(records: str | Path, tokenizer_source: str | Path, cfg: RunConfig) -> int:
     """Tokens of the longest chat-templated eval prompt (first user turn when the config says so)."""
     from heartgrpo.eval.records import first_user_turn, load_records
-    from heartgrpo.train.backend import load_tokenizer
+    from heartgrpo.train.tokenizer import load_tokenizer
 
     tok = load_tokenizer(str(tokenizer_source), cfg.model.chat_template, cfg.model.trust_remote_code)
     longest = 1

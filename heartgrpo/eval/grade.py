@@ -13,8 +13,9 @@ Resuming skips answers whose latest line is fully judged for the same response t
 with a failed criterion (``met=None``) are graded again and superseded. Judge calls go through
 :class:`~heartgrpo.judge.guarded.GuardedJudge`, the failure path training uses: a crashed call or
 a wrong number of verdicts is recorded as ``met=None`` with its reason, never as "not met".
-An empty answer is not sent to the judge: it exhibits no behaviour, so every criterion is
-``met=False`` with the explanation "empty response".
+Empty answers follow :data:`heartgrpo.answer_format.EmptyAnswerPolicy`, as in training: under
+the default ``on_empty="unmet"`` an empty answer is not sent to the judge: it exhibits no
+behaviour, so every criterion is ``met=False`` with the explanation "empty response".
 
 Example:
     >>> stats = grade_answers(records, "answers.jsonl", judge, "verdicts.jsonl")  # doctest: +SKIP
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo import rewards
+from heartgrpo.answer_format import EMPTY_EXPLANATION, EmptyAnswerPolicy, is_empty_answer
 from heartgrpo.asyncs import run_sync
 from heartgrpo.eval.generate import load_answers
 from heartgrpo.eval.jsonl import EvalInputError, append_row, iter_last_by_id, read_rows, repair_tail
@@ -37,9 +39,6 @@ from heartgrpo.eval.records import example_tags, final_answer, record_id
 from heartgrpo.judge.guarded import GuardedJudge, guarded
 
 __all__ = ["grade_answers", "judge_info", "load_verdicts", "rescore", "verdict_to_dict"]
-
-EMPTY_EXPLANATION = "empty response: no behaviour is present"
-
 
 def judge_info(judge: Any) -> dict[str, Any]:
     """How a judge is named in saved verdicts and reports (never any credential)."""
@@ -74,10 +73,12 @@ def verdict_to_dict(v: Any, where: str) -> dict[str, Any]:
     return {"met": met, "explanation": str(get("explanation") or ""), "error": error}
 
 
-async def _grade_one(judge: GuardedJudge, prompt: list, text: str, rubrics: list[dict], rid: str) -> list[dict[str, Any]]:
+async def _grade_one(
+    judge: GuardedJudge, prompt: list, text: str, rubrics: list[dict], rid: str, on_empty: EmptyAnswerPolicy = "unmet"
+) -> list[dict[str, Any]]:
     """The verdicts of one answer. ``judge`` is guarded: a crashed call or a wrong number of
     verdicts comes back as failed verdicts (``met=None`` with the reason), as in training."""
-    if not text.strip():
+    if on_empty == "unmet" and is_empty_answer(text):
         return [{"met": False, "explanation": EMPTY_EXPLANATION, "error": None} for _ in rubrics]
     verdicts = await judge.grade(prompt, text, rubrics)
     return [verdict_to_dict(v, f"id={rid} criterion {j}") for j, v in enumerate(verdicts)]
@@ -107,15 +108,18 @@ def grade_answers(
     concurrency: int = 8,
     strip_reasoning: bool = True,
     progress: bool = True,
+    on_empty: EmptyAnswerPolicy = "unmet",
 ) -> dict[str, int]:
     """Grade every answer of ``answers_path`` not yet fully graded in ``out_path``.
 
-    Returns counts: ``graded``, ``skipped`` (already done), ``empty`` (graded without a judge
-    call), ``failed_criteria`` (``met=None`` in this call), ``no_answer`` (generation failed),
+    Returns counts: ``graded``, ``skipped`` (already done), ``empty`` (empty answers; graded
+    without a judge call under ``on_empty="unmet"``), ``failed_criteria`` (``met=None`` in this call), ``no_answer`` (generation failed),
     ``unknown_id`` (an answer whose id is not among ``records``; an error).
     """
     from tqdm.auto import tqdm
 
+    if on_empty not in ("unmet", "judge"):
+        raise ValueError(f"on_empty must be 'unmet' or 'judge', got {on_empty!r}")
     answers_path, out_path = Path(answers_path), Path(out_path)
     answers = load_answers(answers_path)
     by_id = {record_id(r): r for r in records}
@@ -158,7 +162,7 @@ def grade_answers(
             prompt = [dict(m) for m in rec["prompt"][: ans.get("prompt_turns") or len(rec["prompt"])]]
             text = final_answer(ans["response"]) if strip_reasoning else ans["response"]
             async with sem:
-                verdicts = await _grade_one(checked, prompt, text, rubrics, rid)
+                verdicts = await _grade_one(checked, prompt, text, rubrics, rid, on_empty)
             criteria = [
                 {"criterion": c["criterion"], "points": c["points"], "tags": list(c.get("tags") or []), **v}
                 for c, v in zip(rubrics, verdicts)

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -68,19 +69,20 @@ def example_score(points: Sequence[float], met: Sequence[bool | None]) -> float 
     """HealthBench per-example score: sum(points of met criteria) / sum(positive points).
 
     Not clipped (clipping happens on the mean). ``None`` when a verdict is ``None`` (judge
-    failure) or when no criterion has positive points (HealthBench skips such a tag score).
-    The formula itself lives in :func:`heartgrpo.rewards.score` (strategy ``healthbench``).
+    failure) or when no criterion has positive points (HealthBench skips such a tag score:
+    :data:`heartgrpo.rewards.NoPositivePolicy` ``"none"``). The formula itself lives in
+    :func:`heartgrpo.rewards.score` (strategy ``healthbench``).
 
     >>> example_score([7, 5, 10, -6], [True, False, True, True])  # 11 / 22
     0.5
     >>> example_score([-3], [True]) is None
     True
     """
-    if len(points) == 0 or not any(p > 0 for p in points):
-        if len(points) != len(met):
-            raise ValueError(f"length mismatch: {len(points)} points but {len(met)} verdicts")
+    if len(points) == 0:
+        if len(met) != 0:
+            raise ValueError(f"length mismatch: 0 points but {len(met)} verdicts")
         return None
-    return rewards.score("healthbench", points, met)
+    return rewards.score("healthbench", points, met, no_positive="none")
 
 
 def clipped_mean(scores: Sequence[float]) -> float:
@@ -243,7 +245,20 @@ def paper_metrics(passes: Sequence[bool], n_bootstrap: int = 1000, seed: int = 0
     }
 
 
-def mcnemar(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> dict[str, Any]:
+def _outcome(v: Any, name: str, i: int) -> bool:
+    """A pass/fail outcome as ``bool``: bools, numpy bools and the integers 0/1 are accepted."""
+    if isinstance(v, bool):
+        return v
+    if getattr(getattr(v, "dtype", None), "kind", None) == "b" and getattr(v, "shape", None) == ():
+        return bool(v)  # numpy.bool_ (what a pandas boolean column yields)
+    if isinstance(v, numbers.Integral) and v in (0, 1):
+        return bool(v)
+    raise ValueError(
+        f"{name}[{i}] is {v!r}; pass True/False or 0/1 outcomes (drop unscorable prompts from both runs first)"
+    )
+
+
+def mcnemar(a_pass: Sequence[Any], b_pass: Sequence[Any]) -> dict[str, Any]:
     """McNemar's test on paired pass/fail outcomes of two models on the same prompts.
 
     b = #(A pass, B fail), c = #(A fail, B pass). With b + c < 25 the exact two-sided binomial
@@ -251,16 +266,17 @@ def mcnemar(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> dict[str, Any]:
     Otherwise the chi-square test with continuity correction: statistic = (|b - c| - 1)^2 / (b + c),
     p = P(chi2_1 > statistic) = erfc(sqrt(statistic / 2)).
 
+    An outcome is ``True``/``False``, a numpy boolean or the integer 0/1 (a pandas column);
+    anything else (``None``, NaN, 2, "yes") is an error that names the position.
+
     >>> r = mcnemar([True] * 10 + [False] * 2, [False] * 10 + [True] * 2)
     >>> r["b"], r["c"], r["method"], round(r["p_value"], 4)
     (10, 2, 'exact binomial', 0.0386)
     """
     if len(a_pass) != len(b_pass):
         raise ValueError(f"paired outcomes need equal lengths, got {len(a_pass)} and {len(b_pass)}")
-    for name, seq in (("a_pass", a_pass), ("b_pass", b_pass)):
-        for i, v in enumerate(seq):
-            if not isinstance(v, bool):
-                raise ValueError(f"{name}[{i}] is {v!r}; drop unscorable prompts from both runs first")
+    a_pass = [_outcome(v, "a_pass", i) for i, v in enumerate(a_pass)]
+    b_pass = [_outcome(v, "b_pass", i) for i, v in enumerate(b_pass)]
     b = sum(1 for x, y in zip(a_pass, b_pass) if x and not y)
     c = sum(1 for x, y in zip(a_pass, b_pass) if y and not x)
     n = b + c

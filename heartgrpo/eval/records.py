@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from heartgrpo.answer_format import extract_answer
 from heartgrpo.eval.jsonl import EvalInputError, read_rows
 
 __all__ = [
@@ -112,10 +113,8 @@ def first_user_turn(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
 
 def final_answer(text: str) -> str:
     """The part of a completion a grader should see: the same extraction the GRPO reward uses
-    (:func:`heartgrpo.reward_funcs.extract_answer` with both ``<think>`` and the paper's
+    (:func:`heartgrpo.answer_format.extract_answer` with both ``<think>`` and the paper's
     working-out section stripped, ``<SOLUTION>`` content when present)."""
-    from heartgrpo.reward_funcs import extract_answer
-
     return extract_answer(text, strip_think=True, strip_reasoning=True)
 
 

@@ -38,7 +38,7 @@ class SampledGroup:
     prompt_id: str | None = None
 
     def as_pair(self) -> tuple[tuple[float, ...], tuple[tuple[Verdict, ...], ...]]:
-        """``(points, met)``, the group form :mod:`heartgrpo.reward_diagnostics` takes."""
+        """``(points, met)``, the group form :mod:`heartgrpo.rewards.diagnostics` takes."""
         return self.points, self.met
 
 

@@ -1,9 +1,9 @@
 """The reward-signal study: a generative model of judge outcomes and the measures of signal.
 
 GRPO learns only from differences between the rewards of the completions of one prompt. This
-module measures, for every strategy in :data:`heartgrpo.rewards.STRATEGIES`, how much of that
-difference a strategy keeps, on verdict matrices drawn from the model below or logged by real
-runs (:func:`load_verdict_log`).
+module measures, for every strategy in :data:`heartgrpo.rewards.VERDICT_STRATEGIES`, how much
+of that difference a strategy keeps, on verdict matrices drawn from the model below or logged by
+real runs (:func:`load_verdict_log`).
 
 Generative model of judge outcomes (one GRPO group of ``G`` completions of one prompt)::
 
@@ -24,7 +24,7 @@ Measures (per strategy, over a list of groups):
 
 * ``frac_zero_std``: share of groups whose rewards are all equal (no learning signal);
 * ``mean_advantage_std``: mean within-group std of GRPO advantages under group scaling
-  (:func:`heartgrpo.reward_diagnostics.diagnose_groups`); about 1 - ``frac_zero_std``, since
+  (:func:`heartgrpo.rewards.diagnostics.diagnose_groups`); about 1 - ``frac_zero_std``, since
   group scaling brings every non-constant group to unit std;
 * ``mean_advantage_std_batch``: the same under batch scaling, with steps of
   ``prompts_per_step`` prompts: the within-group share of a step's reward spread;
@@ -55,8 +55,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from heartgrpo.reward_diagnostics import advantages, diagnose_groups
-from heartgrpo.rewards import STRATEGIES, score_group
+from heartgrpo.rewards import VERDICT_STRATEGIES, advantages, diagnose_groups, score_group
 from heartgrpo.rubrics import Criterion, category_from_points, parse_rar_rubric
 from heartgrpo.signal.data import SampledGroup, load_rar_rubrics, load_verdict_log
 
@@ -238,7 +237,7 @@ def rank_agreement(strategy: str, groups: Sequence[SampledGroup], reference: str
 
 
 def _range(strategy: str) -> float:
-    s = STRATEGIES[strategy]
+    s = VERDICT_STRATEGIES[strategy]
     if s.high is None or not math.isfinite(s.low):
         return 1.0
     return s.high - s.low
@@ -251,7 +250,7 @@ def signal_measures(
     groups carry latent quality)."""
     if prompts_per_step < 1:
         raise ValueError(f"prompts_per_step must be >= 1, got {prompts_per_step}")
-    names = list(strategies) if strategies is not None else list(STRATEGIES)
+    names = list(strategies) if strategies is not None else list(VERDICT_STRATEGIES)
     pairs = [g.as_pair() for g in groups]
     report = diagnose_groups(pairs, strategies=names, scale="group")
     has_quality = all(g.quality is not None for g in groups)
@@ -284,12 +283,11 @@ def factor_effect(groups: Sequence[SampledGroup], scale: str, prompts_per_step: 
     step under ``scale`` (batch scaling divides by the std of the step's rewards). Compared:
     A = advantages of ``complexity`` and A' = advantages of ``complexity / c(n_c)``.
 
-    * ``max_abs``: max |A - A'| (:func:`heartgrpo.reward_diagnostics.factor_cancellation`);
+    * ``max_abs``: max |A - A'| (:func:`heartgrpo.rewards.diagnostics.factor_cancellation`);
     * ``relative``: sum |A - A'| / sum |A'|, scale-free: about eps/std under group scaling
       (the factor cancels), (c - 1) on average without scaling.
     """
-    from heartgrpo.reward_diagnostics import factor_cancellation
-    from heartgrpo.rewards import complexity_factor
+    from heartgrpo.rewards import complexity_factor, factor_cancellation
 
     pairs = [g.as_pair() for g in groups]
     steps = [pairs[k : k + prompts_per_step] for k in range(0, len(pairs), prompts_per_step)]

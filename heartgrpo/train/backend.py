@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heartgrpo.train.tokenizer import load_tokenizer
+
 if TYPE_CHECKING:
     from heartgrpo.config import RunConfig
 
@@ -141,20 +143,6 @@ def _torch_dtype(name: str, on_cuda: bool):
     if name == "auto":
         return torch.bfloat16 if native_bf16() else torch.float16
     return getattr(torch, name)
-
-
-def load_tokenizer(model_path: str, chat_template: str | None = None, trust_remote_code: bool = False):
-    """Tokenizer with a pad token (eos as fallback) and left padding for generation."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
-    if chat_template:
-        path = Path(chat_template)
-        tok.chat_template = path.read_text() if path.is_file() else chat_template
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "left"
-    return tok
 
 
 def _lora_config_kwargs(cfg: RunConfig) -> dict[str, Any]:

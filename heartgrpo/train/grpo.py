@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heartgrpo.rewards.trl import format_reward_func  # re-exported: the format reward lives with the rewards
 from heartgrpo.train.distributed import is_main_process
 from heartgrpo.judge.factory import judge_in_use
 from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
@@ -46,12 +46,6 @@ __all__ = ["GRPOResult", "JudgeUnavailableError", "build_reward_funcs", "format_
 #: columns a GRPO row keeps; reward functions receive all of them except ``prompt``
 GRPO_COLUMNS = ("id", "prompt", "rubrics")
 
-_FORMATS = {
-    # the generation prompt may already open the working-out section, so the opening tag is optional
-    "paper": re.compile(r"^\s*(<start_working_out>)?.+?<end_working_out>\s*<SOLUTION>.+?</SOLUTION>\s*$", re.DOTALL),
-    "think": re.compile(r"^\s*(<think>)?.*?</think>\s*\S.*$", re.DOTALL),
-}
-
 
 @dataclass
 class GRPOResult:
@@ -62,27 +56,6 @@ class GRPOResult:
     log_path: Path
     judge_down: bool = False
     log_history: list[dict] = field(default_factory=list)
-
-
-def _text(completion: Any) -> str:
-    if isinstance(completion, list):
-        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
-    return str(completion)
-
-
-def format_reward_func(style: str = "paper") -> Callable[..., list[float]]:
-    """Reward 1.0 when a completion follows the output format, else 0.0.
-
-    ``paper``: ``[<start_working_out>]...<end_working_out><SOLUTION>...</SOLUTION>``;
-    ``think``: ``[<think>]...</think>`` followed by an answer.
-    """
-    pattern = _FORMATS[style]
-
-    def reward(prompts: Sequence[Any] = (), completions: Sequence[Any] = (), **kwargs: Any) -> list[float]:
-        return [1.0 if pattern.match(_text(c)) else 0.0 for c in completions]
-
-    reward.__name__ = f"format_{style}"
-    return reward
 
 
 def build_reward_funcs(cfg: RunConfig, judge: Any) -> tuple[list[Callable], list[float]]:
@@ -104,7 +77,8 @@ def build_reward_funcs(cfg: RunConfig, judge: Any) -> tuple[list[Callable], list
         )
         weights.append(spec.weight)
     if cfg.reward.format_reward.enabled:
-        funcs.append(format_reward_func(cfg.reward.format_reward.style))
+        fmt = cfg.reward.format_reward
+        funcs.append(format_reward_func(fmt.style, rubric_funcs=list(funcs), on_judge_failure=fmt.on_judge_failure))
         weights.append(cfg.reward.format_reward.weight)
     return funcs, weights
 

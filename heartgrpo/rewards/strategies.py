@@ -1,4 +1,4 @@
-"""Rubric reward strategies: pure functions from judge verdicts to a scalar reward.
+"""Rubric reward strategies: pure functions from judge verdicts to a scalar reward, and their registry.
 
 Verdict semantics follow HealthBench: ``met[j] is True`` means criterion *j*'s behaviour is
 present. For a criterion with negative points (a pitfall) ``True`` therefore means the
@@ -12,6 +12,14 @@ Shared quantities (one place for each formula, :func:`positive_fraction` and
     s   = sum(p_j for met positive j)       / max(sum(p_j for positive j), 1)
     rho = sum(|p_j| for met negative j)     / max(sum(|p_j| for negative j), 1)   (0 without negatives)
     n_c = number of criteria
+
+Every strategy is an entry of :data:`STRATEGIES`, validated by one :func:`check_strategy` (the
+run configuration and the TRL adapter both call it). ``rar_implicit`` is the one strategy that
+scores a holistic 1..10 judge rating instead of verdicts (``Strategy.rating``).
+
+A rubric with no positive points has no HealthBench denominator: the ``healthbench`` formula
+then follows :data:`NoPositivePolicy` (option ``no_positive``): ``"none"`` (the default) returns
+``None``, as simple-evals' HealthBench ``calculate_score`` does; ``"raise"`` raises a ValueError.
 
 Example:
     >>> score("healthbench", [7, 5, 10, -6], [True, False, True, True])
@@ -30,17 +38,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "CATEGORY_WEIGHTS",
     "STRATEGIES",
+    "VERDICT_STRATEGIES",
+    "NoPositivePolicy",
     "Strategy",
+    "check_strategy",
     "complexity_factor",
+    "criterion_category",
     "criterion_weights",
-    "diagnose_groups",
     "likert",
-    "make_reward_func",
     "pitfall_fraction",
     "positive_fraction",
     "score",
@@ -48,6 +58,8 @@ __all__ = [
 ]
 
 Verdict = bool | None
+#: what the ``healthbench`` formula gives for a rubric without positive points (module docstring)
+NoPositivePolicy = Literal["none", "raise"]
 
 #: RaR Eq. 1 categorical weights (RaR-Explicit).
 CATEGORY_WEIGHTS: dict[str, float] = {"essential": 1.0, "important": 0.7, "optional": 0.3, "pitfall": 0.9}
@@ -104,7 +116,9 @@ def complexity_factor(n_criteria: int) -> float:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A named reward formula. ``group=True`` strategies need the whole GRPO group."""
+    """A named reward formula. ``group=True`` strategies need the whole GRPO group;
+    ``rating=True`` ones score one holistic judge rating (:func:`likert`), not verdicts.
+    ``from_rubric`` derives default options from the rubric's criteria (their tags)."""
 
     name: str
     fn: Callable[..., Any]
@@ -112,6 +126,8 @@ class Strategy:
     low: float = 0.0
     high: float | None = 1.0
     options: tuple[str, ...] = field(default_factory=tuple)
+    rating: bool = False
+    from_rubric: Callable[[Sequence[Any]], dict[str, Any]] | None = None
 
     @property
     def formula(self) -> str:
@@ -126,15 +142,27 @@ def _binary(points: Sequence[float], met: Sequence[bool]) -> float:
     return 1.0 if _all_clear(points, met) else 0.0
 
 
-def _healthbench(points: Sequence[float], met: Sequence[bool], weights: Sequence[float] | None = None) -> float:
+def _healthbench(
+    points: Sequence[float],
+    met: Sequence[bool],
+    weights: Sequence[float] | None = None,
+    no_positive: NoPositivePolicy = "none",
+) -> float | None:
     """healthbench = sum(p_j * met_j, negatives included) / sum(p_j for p_j > 0); not clipped.
 
-    With ``weights`` w_j >= 0 the same formula uses sign(p_j) * w_j in place of p_j.
+    With ``weights`` w_j >= 0 the same formula uses sign(p_j) * w_j in place of p_j. Without
+    positive points: ``None`` (``no_positive="none"``, simple-evals) or a ValueError (``"raise"``).
     """
     signed = list(points) if weights is None else [math.copysign(w, p) for p, w in zip(points, weights)]
     denominator = sum(v for v in signed if v > 0)
     if denominator <= 0:  # only possible with weights that zero every positive criterion
         denominator = sum(p for p in points if p > 0)
+    if denominator <= 0:
+        if no_positive == "raise":
+            raise ValueError(f"rubric with points {list(points)} has no positive points: its healthbench score is undefined")
+        if no_positive != "none":
+            raise ValueError(f"no_positive must be 'none' or 'raise', got {no_positive!r}")
+        return None
     return sum(v for v, m in zip(signed, met) if m) / denominator
 
 
@@ -165,6 +193,27 @@ def _rar_explicit(
     return num / den
 
 
+def criterion_category(criterion: Any) -> str:
+    """RaR category of a canonical criterion dict: its ``category:`` tag, else from its points
+    (:func:`heartgrpo.rubrics.category_from_points`). ``rar_explicit`` takes its weights from it.
+
+    >>> criterion_category({"criterion": "x", "points": 1, "tags": ["category:essential"]})
+    'essential'
+    >>> criterion_category({"criterion": "x", "points": -2})
+    'pitfall'
+    """
+    from heartgrpo.rubrics import category_from_points
+
+    for tag in criterion.get("tags", ()):
+        if str(tag).startswith("category:"):
+            return str(tag).split(":", 1)[1]
+    return category_from_points(float(criterion["points"]))
+
+
+def _categories_from_rubric(rubric: Sequence[Any]) -> dict[str, Any]:
+    return {"categories": [criterion_category(c) for c in rubric]}
+
+
 def _hybrid(points: Sequence[float], met: Sequence[bool], normalize: bool = False) -> float:
     """hybrid = max(0, 15*s - 4.5*rho) + 5*[all positives met and no negative met]; range 0..20.
 
@@ -179,7 +228,7 @@ def _complexity(points: Sequence[float], met: Sequence[bool], normalize: bool = 
     """complexity = min(25, 20 * max(0, s - 0.5*rho)^1.2 * (1 + 0.2*ln(1+n_c)/ln(26))).
 
     ``normalize=True`` divides by 25. Under GRPO's group std scaling the per-prompt factor
-    (1 + 0.2*ln(1+n_c)/ln 26) cancels inside a group (see :mod:`heartgrpo.reward_diagnostics`).
+    (1 + 0.2*ln(1+n_c)/ln 26) cancels inside a group (see :mod:`heartgrpo.rewards.diagnostics`).
     """
     s, rho = positive_fraction(points, met), pitfall_fraction(points, met)
     value = min(25.0, 20.0 * max(0.0, s - 0.5 * rho) ** 1.2 * complexity_factor(len(points)))
@@ -209,7 +258,7 @@ def criterion_weights(
 
 
 def _criterion_variance(
-    points: Sequence[float], met: Sequence[Sequence[Verdict]], floor: float = 0.2
+    points: Sequence[float], met: Sequence[Sequence[Verdict]], floor: float = 0.2, no_positive: NoPositivePolicy = "none"
 ) -> list[float | None]:
     """criterion_variance (group): the healthbench formula with per-criterion weights
 
@@ -219,36 +268,71 @@ def _criterion_variance(
     A completion with any ``None`` verdict gets ``None``; std_j uses the judged verdicts only.
     """
     weights = criterion_weights(points, met, floor=floor)
-    return [None if any(m is None for m in row) else _healthbench(points, row, weights=weights) for row in met]
+    return [
+        None if any(m is None for m in row) else _healthbench(points, row, weights=weights, no_positive=no_positive)
+        for row in met
+    ]
+
+
+def _rar_implicit(rating: float | None, low: float = 1, high: float = 10) -> float | None:
+    """rar_implicit = (rating - low) / (high - low) of one holistic 1..10 judge rating (RaR-Implicit)."""
+    return likert(rating, low=low, high=high)
 
 
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
         Strategy("binary", _binary),
-        Strategy("healthbench", _healthbench, low=-math.inf, high=1.0),
-        Strategy("rar_explicit", _rar_explicit, options=("categories",)),
+        Strategy("healthbench", _healthbench, low=-math.inf, high=1.0, options=("no_positive",)),
+        Strategy("rar_explicit", _rar_explicit, options=("categories",), from_rubric=_categories_from_rubric),
         Strategy("hybrid", _hybrid, high=20.0, options=("normalize",)),
         Strategy("complexity", _complexity, high=25.0, options=("normalize",)),
-        Strategy("criterion_variance", _criterion_variance, group=True, low=-math.inf, options=("floor",)),
+        Strategy(
+            "criterion_variance", _criterion_variance, group=True, low=-math.inf, options=("floor", "no_positive")
+        ),
+        Strategy("rar_implicit", _rar_implicit, rating=True),
     )
 }
 
+#: the strategies scored from criterion verdicts (every one but the rating-based ``rar_implicit``)
+VERDICT_STRATEGIES: dict[str, Strategy] = {n: s for n, s in STRATEGIES.items() if not s.rating}
 
-def _strategy(name: str) -> Strategy:
+
+def check_strategy(name: str, options: Any = None, label: str = "strategy") -> Strategy:
+    """The strategy called ``name``, after checking that it accepts every key of ``options``.
+
+    The one validation of strategy names and options (run configuration, TRL adapter, ``score``);
+    ``label`` names the thing in the error ("unknown {label} ...").
+
+    >>> check_strategy("hybrid", {"normalize": True}).high
+    20.0
+    >>> check_strategy("binary", {"normalize": True})
+    Traceback (most recent call last):
+    ...
+    ValueError: strategy 'binary' takes no option(s) ['normalize']; it accepts none
+    """
     try:
-        return STRATEGIES[name]
-    except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}") from None
-
-
-def _check_options(strategy: Strategy, options: dict[str, Any]) -> None:
-    unknown = set(options) - set(strategy.options)
+        strategy = STRATEGIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown {label} {name!r}; known: {', '.join(STRATEGIES)}") from None
+    unknown = set(options or ()) - set(strategy.options)
     if unknown:
         raise ValueError(
             f"strategy {strategy.name!r} takes no option(s) {sorted(unknown)}; "
             f"it accepts {list(strategy.options) or 'none'}"
         )
+    return strategy
+
+
+def _verdict_strategy(name: str, options: dict[str, Any]) -> Strategy:
+    strategy = check_strategy(name, options)
+    if strategy.rating:
+        raise ValueError(f"strategy {name!r} scores one holistic 1..10 judge rating, not verdicts: use likert()")
+    return strategy
+
+
+def _reward(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,14 +348,13 @@ def score(strategy: str, points: Sequence[float], met: Sequence[Verdict], **opti
     >>> score("binary", [5, -2], [True, False])
     1.0
     """
-    strat = _strategy(strategy)
-    _check_options(strat, options)
+    strat = _verdict_strategy(strategy, options)
     _check(points, met)
     if strat.group:
         raise ValueError(f"strategy {strategy!r} scores a whole GRPO group: use score_group()")
     if any(m is None for m in met):
         return None
-    return float(strat(points, met, **options))
+    return _reward(strat(points, met, **options))
 
 
 def score_group(
@@ -282,15 +365,14 @@ def score_group(
     >>> score_group("criterion_variance", [5, 5], [[True, True], [True, False]], floor=1.0)
     [1.0, 0.5]
     """
-    strat = _strategy(strategy)
-    _check_options(strat, options)
+    strat = _verdict_strategy(strategy, options)
     if len(met) == 0:
         raise ValueError("met is empty: a group needs at least one completion")
     for row in met:
         _check(points, row)
     if strat.group:
-        return [None if r is None else float(r) for r in strat(points, met, **options)]
-    return [None if any(m is None for m in row) else float(strat(points, row, **options)) for row in met]
+        return [_reward(r) for r in strat(points, met, **options)]
+    return [None if any(m is None for m in row) else _reward(strat(points, row, **options)) for row in met]
 
 
 def likert(rating: float | None, low: float = 1, high: float = 10) -> float | None:
@@ -309,16 +391,3 @@ def likert(rating: float | None, low: float = 1, high: float = 10) -> float | No
         raise ValueError(f"rating {rating} is outside [{low}, {high}]")
     return (rating - low) / (high - low)
 
-
-def make_reward_func(judge: Any, strategy: str = "complexity", **options: Any) -> Callable[..., Any]:
-    """TRL reward function over an LLM judge (DESIGN.md §6); implemented in :mod:`heartgrpo.reward_funcs`."""
-    from heartgrpo.reward_funcs import make_reward_func as _make
-
-    return _make(judge, strategy, **options)
-
-
-def diagnose_groups(groups: Sequence[Any], strategies: Sequence[str] | None = None, scale: str = "group") -> dict:
-    """Learning-signal diagnostics per strategy; see :func:`heartgrpo.reward_diagnostics.diagnose_groups`."""
-    from heartgrpo.reward_diagnostics import diagnose_groups as _diagnose
-
-    return _diagnose(groups, strategies=strategies, scale=scale)
