@@ -1,7 +1,9 @@
 """The local verifier: a logistic model of the grader's "met", trained on real verdicts, and its Judge.
 
 :class:`Verifier` hashes the features of :mod:`heartgrpo.judge.verifier_features` into
-``2**hash_bits`` columns and fits an L2-regularised logistic regression
+``2**hash_bits`` columns (feature set 2 first turns a negated criterion around: "Fails to advise
+X" met becomes "advise X" not met, so pitfalls written as omissions share what positive criteria
+teach; :func:`heartgrpo.judge.verifier_crosses.negation_flip`) and fits an L2-regularised logistic regression
 ``p(met) = sigmoid(w . x + b)`` on graded examples (scikit-learn, on CPU). It is saved as one
 ``.npz`` file (the non-zero weights, the IDF table, the settings and the figures it was
 measured with), no pickle, so loading a verifier runs no code.
@@ -31,6 +33,7 @@ import numpy as np
 
 from heartgrpo.judge.types import JudgeStats, Verdict, as_messages
 from heartgrpo.judge.verifier_data import Example
+from heartgrpo.judge.verifier_crosses import negation_flip
 from heartgrpo.judge.verifier_features import AnswerView, build_idf, conversation_stems, example_features
 
 __all__ = ["DEFAULT_C", "DEFAULT_THRESHOLD", "FORMAT", "Verifier", "VerifierJudge"]
@@ -90,9 +93,19 @@ class Verifier:
                 views[rid] = AnswerView(ex.response)
             if cid not in convs:
                 convs[cid] = conversation_stems(ex.conversation)
-            out.append(example_features(ex.conversation, views[rid], ex.criterion, ex.points, idf=idf,
-                                        conv_stems=convs[cid], answer_words=answer_words, features=features))
+            criterion, points, flipped = negation_flip(ex.criterion, ex.points) if features >= 2 else (ex.criterion, ex.points, False)
+            f = example_features(ex.conversation, views[rid], criterion, points, idf=idf,
+                                 conv_stems=convs[cid], answer_words=answer_words, features=features)
+            if flipped:
+                f["flipped"] = 1.0
+            out.append(f)
         return out
+
+    def _flipped(self, examples: Sequence[Any]) -> np.ndarray:
+        """Which examples the model sees negation-flipped (feature set 2; :func:`negation_flip`)."""
+        if self.features < 2:
+            return np.zeros(len(examples), dtype=bool)
+        return np.array([negation_flip(ex.criterion, ex.points)[2] for ex in examples], dtype=bool)
 
     def matrix(self, examples: Sequence[Any], progress: bool = False) -> Any:
         return self._hasher().transform(self._featurize(examples, self.idf, self.answer_words, progress, self.features)).tocsr()
@@ -125,6 +138,8 @@ class Verifier:
         idf = build_idf(answers.values())
         model = cls(np.zeros(2**hash_bits, dtype=np.float32), 0.0, idf, hash_bits, answer_words, threshold, features=features)
         x = model.matrix(examples, progress)
+        met_rate = float(labels.mean())
+        labels = labels ^ model._flipped(examples)  # a flipped criterion is met when the behaviour is absent
         t_feat = time.perf_counter() - t0
         lr = LogisticRegression(C=c, solver="liblinear", max_iter=max_iter)
         lr.fit(x, labels)
@@ -132,7 +147,7 @@ class Verifier:
         model.bias = float(lr.intercept_[0])
         model.info = {
             "format": FORMAT,
-            "trained_on": {"verdicts": len(examples), "answers": len(answers), "met_rate": float(labels.mean())},
+            "trained_on": {"verdicts": len(examples), "answers": len(answers), "met_rate": met_rate},
             "c": c,
             "features": features,
             "threshold": threshold,
@@ -145,7 +160,9 @@ class Verifier:
         if not examples:
             return np.zeros(0)
         z = self.matrix(examples) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+        p = 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+        flipped = self._flipped(examples)
+        return np.where(flipped, 1.0 - p, p)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:

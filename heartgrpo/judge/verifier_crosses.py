@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LEN_EDGES", "cross_features"]
+__all__ = ["LEN_EDGES", "cross_features", "negation_flip"]
 
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _EG = re.compile(r"\b(e\.g\.|such as|for example|including|like)\b", re.I)
@@ -37,6 +37,27 @@ _STRICT = re.compile(r"\b(all|each|every|only|both|must|specific\w*|exact\w*)\b"
 _CONCISE = re.compile(r"\b(concise|brief|short|succinct|verbose|lengthy|long|length|wordy|unnecessar\w*|excessive\w*)\b", re.I)
 #: bins of ``log(1 + characters)`` of the answer (about 400, 900, 1,500, 2,200, 3,300 characters)
 LEN_EDGES = (6.0, 6.8, 7.3, 7.7, 8.1)
+
+
+_NEGATED = re.compile(r"^\s*(?:the response\s+)?(?:fails? to|does not|doesn't|did not|do not|omits?|neglects? to|lacks?|misses)\s+", re.I)
+
+
+def negation_flip(criterion: str, points: float) -> tuple[str, float, bool]:
+    """``(criterion without its leading negation, -points, True)`` for a criterion that starts
+    with one ("Fails to", "Does not", "Omits", ...), else ``(criterion, points, False)``. The
+    grader marks "Fails to X" met exactly when the answer does not do X, so the verifier learns
+    it as the criterion "X" with the opposite sign and the opposite label. Chosen on dev (grouped
+    folds: pitfall kappa 0.37 -> 0.41).
+
+    >>> negation_flip("Fails to recommend an ECG.", -6.0)
+    ('recommend an ECG.', 6.0, True)
+    >>> negation_flip("Recommends an ECG.", 6.0)
+    ('Recommends an ECG.', 6.0, False)
+    """
+    m = _NEGATED.match(criterion)
+    if not m:
+        return criterion, points, False
+    return criterion[m.end():], -points, True
 
 
 def _bin(x: float, edges: Sequence[float]) -> int:
