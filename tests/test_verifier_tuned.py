@@ -111,3 +111,28 @@ def test_benchmarks_judge_with_the_verifier_when_it_beats_the_lexical_judge(data
     none = bench_judge(0.3, run_dir=tmp_path / "nv", data=tmp_path / "absent")
     assert none.kind == "lexical" and isinstance(none.judge, LexicalJudge) and none.judge.threshold == 0.3
     assert "no graded data" in judge_text(none) and judge_settings(none)["kind"] == "approximate"
+
+
+def test_negated_criteria_are_read_as_the_opposite_behaviour(data: Path, tmp_path: Path):
+    # the synthetic split has no "Fails to ..." criterion: the verifier answers one from what
+    # it learnt of "Recommends a ..." alone, turned around
+    train_verifier([data / "graded_dev.jsonl.gz"], tmp_path, c=1.0, hash_bits=16, progress=False)
+    judge = VerifierJudge.from_file(tmp_path / "verifier.npz")
+    conv = [{"role": "user", "content": "chest tightness?"}]
+    negated = [{"criterion": "Fails to recommend a holter for the chest tightness", "points": -5.0}]
+    plain = [{"criterion": "Recommends a holter for the chest tightness", "points": 5.0}]
+    with_it, without = "You should see a doctor. A holter would help here.", "You should see a doctor."
+    assert judge.probabilities(conv, with_it, negated)[0] < 0.5 < judge.probabilities(conv, without, negated)[0]
+    assert judge.probabilities(conv, with_it, negated)[0] == pytest.approx(1 - judge.probabilities(conv, with_it, plain)[0], abs=0.05)
+
+
+def test_verifier_benchmark_section_has_both_trainings(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import benchmarks.verifier as bench
+
+    monkeypatch.setenv("HEARTGRPO_BENCH_DOCS", str(tmp_path / "docs"))
+    monkeypatch.delenv("HEARTGRPO_BENCH_QUICK", raising=False)
+    assert bench.main(["--data", str(data), "--run-dir", str(tmp_path / "run")]) == 0
+    text = (tmp_path / "docs" / "benchmarks.md").read_text()
+    assert text.count("| verifier |") == 1 and text.count("| verifier, quick training (600 answers) |") == 1
+    assert "feature set 2" in text and "p(met) >= 0.44" in text and "quick training (`heartgrpo verifier train --quick`" in text
+    assert (tmp_path / "docs" / "figures" / "verifier_distillation.png").is_file()

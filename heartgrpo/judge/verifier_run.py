@@ -246,9 +246,11 @@ def _plots(result: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
-def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, progress: bool = True) -> tuple[Path | None, str | None]:
+def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, progress: bool = True,
+                    answers: int | None = None) -> tuple[Path | None, str | None]:
     """``(path, None)`` of a usable verifier in ``run_dir`` (trained and evaluated here on first
-    use from ``data_dir``'s dev and eval splits), or ``(None, reason)`` when there is no data."""
+    use from ``data_dir``'s dev and eval splits; ``answers``: on a sample of that many dev
+    answers, e.g. :data:`QUICK_ANSWERS`), or ``(None, reason)`` when there is no data."""
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     path = run_dir / MODEL_FILE
     if path.is_file():
@@ -258,7 +260,7 @@ def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, pr
     if missing:
         return None, f"no graded data to train the verifier on ({', '.join(map(str, missing))} not found)"
     log.warning("training the local verifier on %s (first use; a few minutes on CPU) into %s", dev, run_dir)
-    train_verifier([dev], run_dir, progress=progress)
+    train_verifier([dev], run_dir, progress=progress, answers=answers)
     result = evaluate_verifier(path, ev, run_dir, lexical_thresholds=(), plots=False)
     log.warning("verifier: eval kappa %.3f vs the grader on %s (%s)", result["verifier"]["all"]["kappa"], ev.name, run_dir / "eval.md")
     return path, None
