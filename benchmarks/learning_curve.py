@@ -4,17 +4,19 @@
 
 On the bundled sample (RaR-schema questions under ``heartgrpo/data/sample/rar_medicine/``;
 heart questions of the train split for training, of the val and test splits held out), each strategy trains the CPU demo model
-(SmolLM2-135M-Instruct, LoRA, ``hf`` backend) for N GRPO steps per seed with the offline
-APPROXIMATE lexical judge (word overlap, not understanding). The held-out mean
+(SmolLM2-135M-Instruct, LoRA, ``hf`` backend) for N GRPO steps per seed with the judge of
+:func:`benchmarks.judges.bench_judge`: the local verifier (APPROXIMATE, trained on real GPT-4.1
+verdicts; named in the section with its eval kappa) where it beats the lexical judge on eval, else
+the APPROXIMATE lexical judge (word overlap). The held-out mean
 HealthBench-formula reward (per prompt sum(points of met criteria)/sum(positive points), mean
-clipped to [0, 1]; same approximate judge, greedy decoding) is measured before and after, with
+clipped to [0, 1]; same judge, greedy decoding) is measured before and after, with
 a paired bootstrap 95% CI over held-out prompts of the seed-averaged change.
 
 Every judge verdict of the training runs is logged (one JSONL row per completion:
 ``{"step", "prompt_id", "points", "verdicts"}``) under ``runs/bench/learning_curve/verdicts/``,
 where ``benchmarks/reward_signal.py`` reads them as real GRPO verdicts (part b of the study).
 ``--quick`` uses a tiny random Qwen3 instead of the demo model: a smoke test of the pipeline
-whose numbers mean nothing.
+whose numbers mean nothing (and the verifier only when one is already trained, else the lexical judge).
 
 Writes the ``learning_curve`` section of docs/benchmarks.md and two figures.
 """
@@ -139,6 +141,24 @@ def build_config(model_path: str, strategy: str, seed: int, steps: int, out: Pat
     })
 
 
+_CHOICE: list[Any] = []
+
+
+def judge_choice(quick: bool = False) -> Any:
+    """The benchmark's judge (:func:`benchmarks.judges.bench_judge`), chosen once per process; in
+    quick mode the verifier only when it is already trained (no first-use training)."""
+    if not _CHOICE:
+        from benchmarks.judges import VERIFIER_DIR, JudgeChoice, bench_judge
+        from heartgrpo.judge import LexicalJudge
+
+        if quick and not (VERIFIER_DIR / "verifier.npz").is_file():
+            _CHOICE.append(JudgeChoice(LexicalJudge(threshold=judge_threshold()), "lexical", None, None,
+                                       "quick run: no verifier trained yet"))
+        else:
+            _CHOICE.append(bench_judge(judge_threshold()))
+    return _CHOICE[0]
+
+
 def judge_threshold() -> float:
     """The approximate judge's word-overlap threshold of ``configs/cpu-demo.yaml`` (training and
     evaluation use the same one; at the default 0.5 no 32-token answer of a 135M model meets any
@@ -152,11 +172,9 @@ def evaluate(model_path: str, adapter: Path | None, rows: list[dict], max_new_to
     """HealthBench-formula score of one greedy answer per held-out row (approximate judge)."""
     from heartgrpo.eval.generators import TransformersGenerator
     from heartgrpo.eval.metrics import example_score
-    from heartgrpo.judge import LexicalJudge
-
     gen = TransformersGenerator(model_path, adapter=adapter, temperature=0.0, max_new_tokens=max_new_tokens, device="cpu")
     answers = gen.generate([r["prompt"] for r in rows])
-    judge = LexicalJudge(threshold=judge_threshold())
+    judge = judge_choice().judge
 
     async def grade_all() -> list:
         return await asyncio.gather(*(judge.grade(r["prompt"], a, r["rubrics"]) for r, a in zip(rows, answers)))
@@ -169,13 +187,12 @@ def evaluate(model_path: str, adapter: Path | None, rows: list[dict], max_new_to
 
 
 def train_one(model_path: str, strategy: str, seed: int, steps: int, train: list[dict], quick: bool) -> tuple[Path, Path, float]:
-    from heartgrpo.judge import LexicalJudge
     from heartgrpo.train.grpo import run_grpo
 
     run_dir = QUICK_RUN_DIR if quick else RUN_DIR
     out = run_dir / f"{strategy}-s{seed}"
     cfg = build_config(model_path, strategy, seed, steps, out, quick)
-    judge = LoggingJudge(LexicalJudge(threshold=judge_threshold()), run_dir / "verdicts" / f"{strategy}-s{seed}.jsonl")
+    judge = LoggingJudge(judge_choice(quick).judge, run_dir / "verdicts" / f"{strategy}-s{seed}.jsonl")
     t0 = time.perf_counter()
     result = run_grpo(cfg, rows=train, judge=judge, callbacks=[step_marker(judge)])
     return result.adapter_dir, judge.path, time.perf_counter() - t0
@@ -260,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     verdict_dir = (QUICK_RUN_DIR if quick else RUN_DIR) / "verdicts"
     for old in verdict_dir.glob("*"):
         old.unlink()
+    from benchmarks.judges import judge_text
+
+    choice = judge_choice(quick)
     before = evaluate(model_path, None, held, max_new)
     train_seconds: list[float] = []
     from heartgrpo.eval.metrics import aggregate, paired_bootstrap
@@ -283,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} seed {seed}: {secs:.0f} s, held-out after {np.mean(afters[name][-1]):.3f}", flush=True)
     verdict_dir.mkdir(parents=True, exist_ok=True)
     (verdict_dir / "manifest.json").write_text(json.dumps({
-        "model": model_name, "judge": "LexicalJudge (approximate)", "steps": steps, "seeds": seeds,
+        "model": model_name, "judge": getattr(choice.judge, "name", "LexicalJudge (approximate)"), "steps": steps, "seeds": seeds,
         "strategies": strategies, "num_generations": 4, "config": "configs/cpu-demo.yaml",
     }, indent=1))
     results: dict[str, dict] = {}
@@ -309,8 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     body = f"""## CPU learning curve (small CPU proxy)
 
 **This is a small CPU proxy, not the paper's result**: {model_name}, {steps} GRPO
-steps per run, an approximate lexical judge (word overlap, not understanding; threshold from
-`configs/cpu-demo.yaml`) used both as the reward
+steps per run, {judge_text(choice)} used both as the reward
 and as the evaluator. It shows that the pipeline trains end to end per strategy and how large
 the run-to-run noise is; it says nothing about the paper's 14B results.
 
@@ -322,7 +341,7 @@ Setup: `configs/cpu-demo.yaml` with {model_name}, `hf` backend, LoRA r=8, lr {LE
 step, completions of at most {cfg0.grpo.max_completion_length} tokens, seeds {seeds};
 {len(train)} training prompts ({data_note}) and {len(held)} held-out prompts.
 Held-out score: one greedy answer of at most {max_new} tokens per prompt, HealthBench formula
-(mean clipped to [0, 1]) with the approximate judge. Before = the untrained model (the same for
+(mean clipped to [0, 1]) with the same judge. Before = the untrained model (the same for
 every strategy). After = mean over seeds per prompt; the change has a paired bootstrap 95% CI
 over held-out prompts (2,000 resamples) and a bootstrap p-value. Mean training time per run:
 {np.mean(train_seconds):.0f} s.{budget_note}

@@ -3,8 +3,9 @@
 ``python -m benchmarks.train_step [--quick] [--steps 6]``
 
 Runs :func:`heartgrpo.train.grpo.run_grpo` (``hf`` backend, LoRA r=16 on the 7 projections,
-one prompt x 4 generations per step, the offline approximate lexical judge over the bundled
-sample prompts) for a few steps on each model and reads TRL's own ``step_time`` from the step
+one prompt x 4 generations per step, the judge of :func:`benchmarks.judges.bench_judge`: the
+local verifier where it beats the lexical judge on eval, else the lexical judge; ``--quick``
+uses the verifier only when one is already trained) for a few steps on each model and reads TRL's own ``step_time`` from the step
 log. The first step (warm-up) is left out of the median. Peak memory is the process's maximum
 resident set size. Models: the tiny random Qwen3 of the tests, and (not in ``--quick``) the
 CPU demo model SmolLM2-135M-Instruct. GPU rows (Unsloth and hf backends on Qwen3 shapes) are
@@ -45,7 +46,7 @@ def _rows() -> list[dict]:
     return [{"id": f"b{i}", "prompt": [{"role": "user", "content": q}], "rubrics": RUBRIC} for i, q in enumerate(PROMPTS)]
 
 
-def measure(model_path: str, steps: int, completion_tokens: int, out: Path) -> dict:
+def measure(model_path: str, steps: int, completion_tokens: int, out: Path, judge: dict | None = None) -> dict:
     """Run ``steps`` GRPO steps; return median step time, tokens/s and peak RSS."""
     from heartgrpo.config import config_from_dict
     from heartgrpo.train.callbacks import read_steps
@@ -55,7 +56,7 @@ def measure(model_path: str, steps: int, completion_tokens: int, out: Path) -> d
         "name": "bench", "output_dir": str(out), "model": {"name_or_path": model_path, "backend": "hf"},
         "grpo": {"max_steps": steps, "num_generations": GENERATIONS, "per_device_train_batch_size": GENERATIONS,
                  "max_completion_length": completion_tokens, "learning_rate": 1e-5, "save_steps": 10_000, "logging_steps": 1},
-        "reward": {"strategies": [{"name": "complexity"}]}, "judge": {"kind": "approximate"},
+        "reward": {"strategies": [{"name": "complexity"}]}, "judge": judge or {"kind": "approximate"},
     })
     t0 = time.perf_counter()
     run_grpo(cfg, _rows())
@@ -80,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from benchmarks.judges import VERIFIER_DIR, JudgeChoice, bench_judge, judge_settings, judge_text
+    from heartgrpo.judge import LexicalJudge
+
+    if quick and not (VERIFIER_DIR / "verifier.npz").is_file():
+        choice = JudgeChoice(LexicalJudge(), "lexical", None, None, "quick run: no verifier trained yet")
+    else:
+        choice = bench_judge()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tiny = build_tiny_qwen3(Path(tmp) / "tiny")
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
             models.append(("SmolLM2-135M-Instruct (CPU demo model)", str(ensure_demo_model()), 48))
         for label, path, n_tokens in models:
-            r = measure(path, steps, n_tokens, Path(tmp) / label.split()[0])
+            r = measure(path, steps, n_tokens, Path(tmp) / label.split()[0], judge_settings(choice))
             rows.append([label, "hf (transformers + PEFT)", f"{GENERATIONS} x {n_tokens}", f"{r['step_s']:.2f}",
                          f"{r['tokens_per_s']:.1f}", f"{r['peak_rss_gb']:.2f}", r["steps"]])
             print(label, r, flush=True)
@@ -98,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Training step cost",
         "",
         f"Command: `python -m benchmarks.train_step{' --quick' if quick else ''}`. One GRPO step = 1 prompt x "
-        f"{GENERATIONS} generations, LoRA r=16 on the 7 projections, reward `complexity` from the offline approximate "
-        "lexical judge, `hf` backend, float32 on CPU. Step time is TRL's `step_time` (median, first step left out); "
+        f"{GENERATIONS} generations, LoRA r=16 on the 7 projections, reward `complexity` from {judge_text(choice)}, "
+        "`hf` backend, float32 on CPU (the judge's grading is part of the step time). Step time is TRL's `step_time` (median, first step left out); "
         "tokens/s counts generated completion tokens; memory is the benchmark process's peak resident set "
         "(all models measured in one process, so later rows include earlier ones).",
         "",

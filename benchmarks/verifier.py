@@ -3,8 +3,10 @@
 Trains the verifier on ``graded_dev.jsonl.gz`` of ``../shared/data/healthbench`` (unless
 ``--reuse`` finds one in the run directory), measures it, the lexical judge and DistilledJudge on
 ``graded_eval.jsonl.gz`` (:func:`heartgrpo.judge.verifier_run.evaluate_verifier`), and writes the
-``verifier`` section of ``docs/benchmarks.md`` with its figures. ``--quick`` uses the first 300
-dev answers for training. Without the shared data it writes nothing and says why.
+``verifier`` section of ``docs/benchmarks.md`` with its figures. It also trains the quick verifier
+(``heartgrpo verifier train --quick``: a seeded sample of 600 dev answers, about a minute) and
+gives its eval figures in a row of its own. ``--quick`` trains only that one. Without the shared
+data it writes nothing and says why.
 """
 
 from __future__ import annotations
@@ -42,30 +44,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from heartgrpo.judge.verifier import Verifier
-    from heartgrpo.judge.verifier_data import load_graded
-    from heartgrpo.judge.verifier_run import distilled_table, eval_table, evaluate_verifier
+    from heartgrpo.judge.verifier_run import QUICK_ANSWERS, _row, distilled_table, eval_table, evaluate_verifier, train_verifier
 
     model = args.run_dir / "verifier.npz"
     t0, c0 = time.perf_counter(), _cpu_seconds()
     bench_json = args.run_dir / "bench.json"
-    if args.reuse and model.is_file() and bench_json.is_file():
-        timing = json.loads(bench_json.read_text())
-        train_s, train_cpu = timing["train_seconds"], timing["train_cpu_seconds"]
-    else:
-        examples = load_graded(dev, limit_answers=300 if quick else None)
-        v = Verifier.fit(examples, progress=True)
-        v.info["sources"] = [dev.name]
-        v.save(model)
+    if not (args.reuse and model.is_file() and bench_json.is_file()):
+        train_verifier([dev], args.run_dir, answers=QUICK_ANSWERS if quick else None)
         train_s, train_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-        bench_json.write_text(json.dumps({"train_seconds": train_s, "train_cpu_seconds": train_cpu}, indent=2))
+        q0, qc0 = time.perf_counter(), _cpu_seconds()
+        if not quick:
+            train_verifier([dev], args.run_dir / "quick", answers=QUICK_ANSWERS, progress=False)
+        quick_s, quick_cpu = time.perf_counter() - q0, _cpu_seconds() - qc0
+        bench_json.write_text(json.dumps({"train_seconds": train_s, "train_cpu_seconds": train_cpu,
+                                          "quick_train_seconds": quick_s, "quick_train_cpu_seconds": quick_cpu}, indent=2))
+    timing = json.loads(bench_json.read_text())
     info = Verifier.load(model).info
     result = evaluate_verifier(model, ev, args.run_dir, plots=True)
+    quick_model = args.run_dir / "quick" / "verifier.npz"
+    quick_result = (evaluate_verifier(quick_model, ev, args.run_dir / "quick", lexical_thresholds=(), plots=False)
+                    if not quick and quick_model.is_file() else None)
     figs = figures_dir()
     for name in ("calibration.png", "distillation.png"):
         shutil.copy(args.run_dir / name, figs / f"verifier_{name}")
 
     v = result["verifier"]
     headers, rows = eval_table(result)
+    if quick_result is not None:
+        rows.insert(len(result["lexical"]) + 1, _row(f"verifier, quick training ({QUICK_ANSWERS} answers)", quick_result["verifier"]))
+    if quick:
+        rows = [[f"verifier (quick training, {QUICK_ANSWERS} answers)", *r[1:]] if r[0] == "verifier" else r for r in rows]
     d_headers, d_rows = distilled_table(result)
     d_rows = [r for r in d_rows if r[0] in ("0.6", "0.7", "0.8", "0.9", "0.95")]
     cal = v["calibration"]
@@ -77,12 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         f"measured on the held-out eval split (`graded_eval.jsonl.gz`: {v['all']['n']} verdicts of "
         f"{v['answers']['n_answers']} answers, conversations never seen in training, never tuned on). "
         "The verifier is APPROXIMATE: a logistic model over hashed features crossing the criterion's words with the "
-        "answer's (`heartgrpo/judge/verifier_features.py`). Score figures are the HealthBench per-answer score under "
-        "the judge's verdicts against the grader's.",
+        "answer's (`heartgrpo/judge/verifier_features.py`, feature set "
+        f"{info.get('features', 1)}: `heartgrpo/judge/verifier_crosses.py`; a negated criterion, \"Fails to X\", is "
+        f"learnt as \"X\" turned around), C = {info.get('c')}, a verdict is met from p(met) >= {info.get('threshold', 0.5)}; "
+        "features, C and cut were chosen on a conversation-grouped 4-fold split of dev, never on eval. "
+        "Score figures are the HealthBench per-answer score under the judge's verdicts against the grader's.",
         md_table(headers, rows),
         "\\* " + result["distilled_note"],
-        f"Training: {train_s:.0f} s wall, {train_cpu:.0f} s CPU in this process, on {os.cpu_count()} shared CPU cores "
-        f"(features {info['seconds']['features']} s, fit {info['seconds']['fit']} s wall). Grading one GRPO step "
+        f"Training: {timing['train_seconds']:.0f} s wall, {timing['train_cpu_seconds']:.0f} s CPU in this process, on "
+        f"{os.cpu_count()} CPU cores shared with other jobs (features {info['seconds']['features']} s, fit "
+        f"{info['seconds']['fit']} s wall); the quick training (`heartgrpo verifier train --quick`, what a first "
+        f"use can afford) {timing.get('quick_train_seconds', 0):.0f} s wall. Grading one GRPO step "
         f"(6 answers x one real rubric): {result['latency_ms_per_grpo_step']:.1f} ms (median of 5). "
         f"Calibration: ECE {cal['ece']:.3f} over 10 bins (figure `figures/verifier_calibration.png`).",
         "### DistilledJudge: LLM requests saved against agreement",

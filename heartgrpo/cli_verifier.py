@@ -28,7 +28,11 @@ def train(
     source: list[Path] = typer.Option(None, "--source", "-s", help="graded file or recorded verdict log (repeatable); default: graded_dev.jsonl.gz"),
     out: Path = RunDirOpt,
     conversations: Path = ConvOpt,
-    c: float = typer.Option(0.03, "--c", help="inverse L2 regularisation strength of the logistic regression"),
+    c: float = typer.Option(0.015, "--c", help="inverse L2 regularisation strength of the logistic regression"),
+    threshold: float = typer.Option(0.44, "--threshold", help="p(met) from which a verdict is met (chosen on dev)"),
+    answers: int = typer.Option(None, "--answers", help="train on a seeded sample of this many answers"),
+    quick: bool = typer.Option(False, "--quick", help="train on a sample of 600 answers (about a minute)"),
+    features: int = typer.Option(2, "--features", help="feature set: 2 (default) or 1 (the first, smaller one)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train the verifier on the dev split (and any recorded verdict logs); saves verifier.npz."""
@@ -36,10 +40,11 @@ def train(
     _setup(verbose)
 
     def go() -> None:
-        from heartgrpo.judge.verifier_run import train_verifier
+        from heartgrpo.judge.verifier_run import QUICK_ANSWERS, train_verifier
 
         sources = source or [DEFAULT_DATA / "graded_dev.jsonl.gz"]
-        info = train_verifier(sources, out, conversations=conversations)
+        info = train_verifier(sources, out, conversations=conversations, c=c, threshold=threshold, features=features,
+                              answers=QUICK_ANSWERS if quick and answers is None else answers)
         t = info["trained_on"]
         _summary("verifier train", [("model", info["model"]), ("size", f"{info['model_bytes'] / 1e6:.1f} MB"),
                                     ("verdicts / answers", f"{t['verdicts']} / {t['answers']}"),

@@ -1,7 +1,9 @@
 """The local verifier: a logistic model of the grader's "met", trained on real verdicts, and its Judge.
 
 :class:`Verifier` hashes the features of :mod:`heartgrpo.judge.verifier_features` into
-``2**hash_bits`` columns and fits an L2-regularised logistic regression
+``2**hash_bits`` columns (feature set 2 first turns a negated criterion around: "Fails to advise
+X" met becomes "advise X" not met, so pitfalls written as omissions share what positive criteria
+teach; :func:`heartgrpo.judge.verifier_crosses.negation_flip`) and fits an L2-regularised logistic regression
 ``p(met) = sigmoid(w . x + b)`` on graded examples (scikit-learn, on CPU). It is saved as one
 ``.npz`` file (the non-zero weights, the IDF table, the settings and the figures it was
 measured with), no pickle, so loading a verifier runs no code.
@@ -31,11 +33,17 @@ import numpy as np
 
 from heartgrpo.judge.types import JudgeStats, Verdict, as_messages
 from heartgrpo.judge.verifier_data import Example
+from heartgrpo.judge.verifier_crosses import negation_flip
 from heartgrpo.judge.verifier_features import AnswerView, build_idf, conversation_stems, example_features
 
-__all__ = ["Verifier", "VerifierJudge", "FORMAT"]
+__all__ = ["DEFAULT_C", "DEFAULT_THRESHOLD", "FORMAT", "Verifier", "VerifierJudge"]
 
 FORMAT = "heartgrpo-verifier/1"
+#: inverse L2 strength; and the p(met) cut of a verdict. Both chosen for Cohen's kappa on a
+#: conversation-grouped 4-fold split of the dev split (kappa is highest below 0.5 because the
+#: grader says "met" 39% of the time); never on eval.
+DEFAULT_C = 0.015
+DEFAULT_THRESHOLD = 0.44
 
 
 def _crit(c: Any) -> tuple[str, float]:
@@ -57,6 +65,8 @@ class Verifier:
     answer_words: bool = False
     threshold: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
+    #: feature set (1: :mod:`heartgrpo.judge.verifier_features`; 2: plus :mod:`heartgrpo.judge.verifier_crosses`)
+    features: int = 1
 
     # ------------------------------------------------------------------ features
     def _hasher(self) -> Any:
@@ -65,7 +75,8 @@ class Verifier:
         return FeatureHasher(2**self.hash_bits, alternate_sign=False)
 
     @staticmethod
-    def _featurize(examples: Sequence[Any], idf: dict[str, float], answer_words: bool, progress: bool = False) -> list[dict[str, float]]:
+    def _featurize(examples: Sequence[Any], idf: dict[str, float], answer_words: bool, progress: bool = False,
+                   features: int = 1) -> list[dict[str, float]]:
         """Feature dicts of ``examples`` (objects with conversation, response, criterion, points);
         each answer and conversation is analysed once."""
         views: dict[int, AnswerView] = {}
@@ -82,12 +93,22 @@ class Verifier:
                 views[rid] = AnswerView(ex.response)
             if cid not in convs:
                 convs[cid] = conversation_stems(ex.conversation)
-            out.append(example_features(ex.conversation, views[rid], ex.criterion, ex.points, idf=idf,
-                                        conv_stems=convs[cid], answer_words=answer_words))
+            criterion, points, flipped = negation_flip(ex.criterion, ex.points) if features >= 2 else (ex.criterion, ex.points, False)
+            f = example_features(ex.conversation, views[rid], criterion, points, idf=idf,
+                                 conv_stems=convs[cid], answer_words=answer_words, features=features)
+            if flipped:
+                f["flipped"] = 1.0
+            out.append(f)
         return out
 
+    def _flipped(self, examples: Sequence[Any]) -> np.ndarray:
+        """Which examples the model sees negation-flipped (feature set 2; :func:`negation_flip`)."""
+        if self.features < 2:
+            return np.zeros(len(examples), dtype=bool)
+        return np.array([negation_flip(ex.criterion, ex.points)[2] for ex in examples], dtype=bool)
+
     def matrix(self, examples: Sequence[Any], progress: bool = False) -> Any:
-        return self._hasher().transform(self._featurize(examples, self.idf, self.answer_words, progress)).tocsr()
+        return self._hasher().transform(self._featurize(examples, self.idf, self.answer_words, progress, self.features)).tocsr()
 
     # ------------------------------------------------------------------ fit / predict
     @classmethod
@@ -95,13 +116,16 @@ class Verifier:
         cls,
         examples: Sequence[Example],
         *,
-        c: float = 0.03,
+        c: float = DEFAULT_C,
         hash_bits: int = 20,
         answer_words: bool = False,
         max_iter: int = 300,
         progress: bool = False,
+        features: int = 2,
+        threshold: float = DEFAULT_THRESHOLD,
     ) -> Verifier:
-        """Fit on ``examples`` (regularisation ``c`` = inverse L2 strength, as in scikit-learn)."""
+        """Fit on ``examples`` (regularisation ``c`` = inverse L2 strength, as in scikit-learn);
+        ``threshold`` is the p(met) from which a verdict is "met" (see :data:`DEFAULT_THRESHOLD`)."""
         from sklearn.linear_model import LogisticRegression
 
         if not examples:
@@ -112,8 +136,10 @@ class Verifier:
         t0 = time.perf_counter()
         answers = {id(ex.response): ex.response for ex in examples}
         idf = build_idf(answers.values())
-        model = cls(np.zeros(2**hash_bits, dtype=np.float32), 0.0, idf, hash_bits, answer_words)
+        model = cls(np.zeros(2**hash_bits, dtype=np.float32), 0.0, idf, hash_bits, answer_words, threshold, features=features)
         x = model.matrix(examples, progress)
+        met_rate = float(labels.mean())
+        labels = labels ^ model._flipped(examples)  # a flipped criterion is met when the behaviour is absent
         t_feat = time.perf_counter() - t0
         lr = LogisticRegression(C=c, solver="liblinear", max_iter=max_iter)
         lr.fit(x, labels)
@@ -121,8 +147,10 @@ class Verifier:
         model.bias = float(lr.intercept_[0])
         model.info = {
             "format": FORMAT,
-            "trained_on": {"verdicts": len(examples), "answers": len(answers), "met_rate": float(labels.mean())},
+            "trained_on": {"verdicts": len(examples), "answers": len(answers), "met_rate": met_rate},
             "c": c,
+            "features": features,
+            "threshold": threshold,
             "seconds": {"features": round(t_feat, 1), "fit": round(time.perf_counter() - t0 - t_feat, 1)},
         }
         return model
@@ -132,7 +160,9 @@ class Verifier:
         if not examples:
             return np.zeros(0)
         z = self.matrix(examples) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+        p = 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+        flipped = self._flipped(examples)
+        return np.where(flipped, 1.0 - p, p)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -141,7 +171,7 @@ class Verifier:
         path.parent.mkdir(parents=True, exist_ok=True)
         nz = np.flatnonzero(self.weights)
         meta = {"format": FORMAT, "bias": self.bias, "hash_bits": self.hash_bits, "answer_words": self.answer_words,
-                "threshold": self.threshold, "info": self.info, "idf": self.idf}
+                "threshold": self.threshold, "features": self.features, "info": self.info, "idf": self.idf}
         with path.open("wb") as f:
             np.savez_compressed(f, index=nz.astype(np.int32), value=self.weights[nz].astype(np.float32),
                                 meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
@@ -162,7 +192,7 @@ class Verifier:
         weights = np.zeros(2 ** int(meta["hash_bits"]), dtype=np.float32)
         weights[index] = value
         return cls(weights, float(meta["bias"]), dict(meta["idf"]), int(meta["hash_bits"]), bool(meta["answer_words"]),
-                   float(meta["threshold"]), dict(meta.get("info") or {}))
+                   float(meta["threshold"]), dict(meta.get("info") or {}), int(meta.get("features", 1)))
 
     @property
     def eval_kappa(self) -> float | None:
@@ -202,6 +232,17 @@ class VerifierJudge:
         k = self.verifier.eval_kappa
         agreement = f"eval kappa {k:.2f} vs the GPT-4.1 grader" if k is not None else "eval agreement not measured"
         return f"verifier (approximate; {agreement})"
+
+    @property
+    def rewards_description(self) -> str:
+        """The sentence a demo report gives on what this judge rewards (:func:`heartgrpo.train.pipeline.judge_note`)."""
+        k = self.verifier.eval_kappa
+        agreement = (f"its verdicts agree with the GPT-4.1 grader's with Cohen's kappa {k:.3f} on the held-out eval split "
+                     f"({(self.verifier.info.get('eval') or {}).get('graded', 'graded answers')})" if k is not None
+                     else "its agreement with a real grader was not measured (run `heartgrpo verifier eval`)")
+        return ("What a gain means: the judge is the local verifier, a logistic model trained on real GPT-4.1 verdicts that "
+                f"predicts them from the wording of the criterion and the answer (APPROXIMATE); {agreement}, so a gain is "
+                "evidence about what that grader would reward only as far as that agreement goes.")
 
     def probabilities(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list[float]:
         """p(met) per criterion."""

@@ -14,7 +14,9 @@ Every example becomes a sparse bag of named features (hashed later into a fixed-
 * the answer's shape: length, questions asked back, lists, headings, emergency advice, hedges,
   and those crossed with the criterion's asks ("asks for more context" against an answer that
   asks questions, "advises emergency care" against an answer that names one);
-* the answer's own words (a binary bag).
+* the answer's own words (a binary bag);
+* with ``features=2``, the crosses of :mod:`heartgrpo.judge.verifier_crosses` (criterion words
+  against the answer's length and coverage, criterion character 4-grams, the criterion's kind).
 
 Continuous values enter twice: as a value and as a coarse bin crossed with the criterion's sign,
 so a linear model can bend them. Stems are the first 5 letters of a word, as in
@@ -69,10 +71,11 @@ def build_idf(documents: Iterable[str]) -> dict[str, float]:
 class AnswerView:
     """What the features need of one answer, computed once per answer (not per criterion)."""
 
-    __slots__ = ("stems", "words", "n_chars", "questions", "bullets", "headings", "emergency", "hedges", "sentences", "pairs")
+    __slots__ = ("text", "stems", "words", "n_chars", "questions", "bullets", "headings", "emergency", "hedges", "sentences", "pairs")
 
     def __init__(self, answer: str) -> None:
         low = answer.lower()
+        self.text = answer
         self.words = frozenset(_WORD.findall(low))
         self.stems = frozenset(stems_of(low))
         self.n_chars = len(answer)
@@ -113,8 +116,10 @@ def example_features(
     idf: Mapping[str, float] | None = None,
     conv_stems: frozenset[str] | None = None,
     answer_words: bool = True,
+    features: int = 1,
 ) -> dict[str, float]:
-    """The named features of one example (see the module docstring); values are floats."""
+    """The named features of one example (see the module docstring); values are floats.
+    ``features=2`` adds :func:`heartgrpo.judge.verifier_crosses.cross_features`."""
     view = answer if isinstance(answer, AnswerView) else AnswerView(answer)
     conv = conv_stems if conv_stems is not None else conversation_stems(conversation)
     words, cstems, asks, negated, emerg = _criterion_view(criterion)
@@ -179,4 +184,8 @@ def example_features(
     if answer_words:
         for w in view.words:
             f[f"a:{w}"] = 0.3
+    if features >= 2:
+        from heartgrpo.judge.verifier_crosses import cross_features
+
+        f.update(cross_features(conversation, view, criterion, points, idf or {}, words=words, cstems=cstems, conv_stems=conv))
     return f

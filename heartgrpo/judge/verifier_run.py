@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +30,13 @@ import numpy as np
 
 from heartgrpo.eval.agreement import full_agreement
 from heartgrpo.judge.distilled import confident, distillation_curve
-from heartgrpo.judge.verifier import Verifier
+from heartgrpo.judge.verifier import DEFAULT_C, DEFAULT_THRESHOLD, Verifier
 from heartgrpo.judge.verifier_data import Example, by_answer, load_graded, load_sources
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_DATA", "THRESHOLDS", "ensure_verifier", "evaluate_verifier", "train_verifier"]
+__all__ = ["DEFAULT_DATA", "QUICK_ANSWERS", "THRESHOLDS", "ensure_verifier", "evaluate_verifier", "subsample_answers",
+           "train_verifier"]
 
 DEFAULT_DATA = Path("../shared/data/healthbench")
 MODEL_FILE = "verifier.npz"
@@ -42,17 +44,39 @@ MODEL_FILE = "verifier.npz"
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 #: thresholds with a row in the headline table
 DISTILLED_ROWS = (0.7, 0.8, 0.9)
+#: answers of the quick training (``verifier train --quick``): about a minute on 2 CPU cores
+QUICK_ANSWERS = 600
+
+
+def subsample_answers(examples: Sequence[Example], n: int | None, seed: int = 0) -> list[Example]:
+    """The examples of ``n`` answers drawn at random (seeded; all of them when ``n`` is None or
+    not smaller than the number of answers), every verdict of a drawn answer kept.
+
+    >>> exs = [Example([], f"r{i}", "c", 1.0, i % 2 == 0, "g", f"a{i // 3}") for i in range(9)]
+    >>> len(subsample_answers(exs, 2)), len(subsample_answers(exs, None))
+    (6, 9)
+    """
+    groups = by_answer(examples)
+    if n is None or n >= len(groups):
+        return list(examples)
+    keep = sorted(i for g in random.Random(seed).sample(groups, n) for i in g)
+    return [examples[i] for i in keep]
 
 
 def train_verifier(sources: Sequence[str | Path], out_dir: str | Path, *, conversations: str | Path | None = None,
-                   c: float = 0.03, hash_bits: int = 20, progress: bool = True) -> dict[str, Any]:
-    """Train on ``sources`` (graded files and/or recorded verdict logs), save into ``out_dir``."""
+                   c: float = DEFAULT_C, hash_bits: int = 20, progress: bool = True, answers: int | None = None,
+                   features: int = 2, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+    """Train on ``sources`` (graded files and/or recorded verdict logs), save into ``out_dir``;
+    ``answers`` trains on a seeded sample of that many answers (:data:`QUICK_ANSWERS` trains
+    in about a minute here) instead of all of them."""
     out = Path(out_dir)
     t0 = time.perf_counter()
-    examples = load_sources(sources, conversations)
+    examples = subsample_answers(load_sources(sources, conversations), answers)
     t_load = time.perf_counter() - t0
-    model = Verifier.fit(examples, c=c, hash_bits=hash_bits, progress=progress)
+    model = Verifier.fit(examples, c=c, hash_bits=hash_bits, progress=progress, features=features, threshold=threshold)
     model.info["sources"] = [str(s) for s in sources]
+    if answers is not None:
+        model.info["sampled_answers"] = answers
     model.info["seconds"]["load"] = round(t_load, 1)
     model.info["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     path = model.save(out / MODEL_FILE)
@@ -222,9 +246,11 @@ def _plots(result: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
-def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, progress: bool = True) -> tuple[Path | None, str | None]:
+def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, progress: bool = True,
+                    answers: int | None = None) -> tuple[Path | None, str | None]:
     """``(path, None)`` of a usable verifier in ``run_dir`` (trained and evaluated here on first
-    use from ``data_dir``'s dev and eval splits), or ``(None, reason)`` when there is no data."""
+    use from ``data_dir``'s dev and eval splits; ``answers``: on a sample of that many dev
+    answers, e.g. :data:`QUICK_ANSWERS`), or ``(None, reason)`` when there is no data."""
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     path = run_dir / MODEL_FILE
     if path.is_file():
@@ -234,7 +260,7 @@ def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, pr
     if missing:
         return None, f"no graded data to train the verifier on ({', '.join(map(str, missing))} not found)"
     log.warning("training the local verifier on %s (first use; a few minutes on CPU) into %s", dev, run_dir)
-    train_verifier([dev], run_dir, progress=progress)
+    train_verifier([dev], run_dir, progress=progress, answers=answers)
     result = evaluate_verifier(path, ev, run_dir, lexical_thresholds=(), plots=False)
     log.warning("verifier: eval kappa %.3f vs the grader on %s (%s)", result["verifier"]["all"]["kappa"], ev.name, run_dir / "eval.md")
     return path, None
