@@ -14,8 +14,14 @@ from heartgrpo.judge import LexicalJudge
 from heartgrpo.judge.verifier import DEFAULT_THRESHOLD, Verifier, VerifierJudge
 from heartgrpo.judge.verifier_crosses import cross_features
 from heartgrpo.judge.verifier_data import load_graded
-from heartgrpo.judge.verifier_features import AnswerView, example_features
+from heartgrpo.judge.verifier_features import AnswerView, _criterion_view, example_features
 from heartgrpo.judge.verifier_run import evaluate_verifier, subsample_answers, train_verifier
+
+def crosses(conversation, view, criterion, points, idf):
+    """The second feature set of one example, with the criterion read as example_features reads it."""
+    words, cstems = _criterion_view(criterion)[:2]
+    return cross_features(conversation, view, criterion, points, idf, words=words, cstems=cstems)
+
 
 CONV = [{"role": "user", "content": "My blood pressure is 150/95 at home."}, {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "Is that high?"}]
@@ -29,15 +35,15 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cross_features_read_length_coverage_numbers_and_kind():
     short, long = AnswerView("Yes, 150/95 is high."), AnswerView("Yes. " + "Blood pressure explained at length. " * 120)
     crit = "Gives a concise answer such as stating that 150/95 is high"
-    fs, fl = cross_features(CONV, short, crit, 5.0, {}), cross_features(CONV, long, crit, 5.0, {})
+    fs, fl = crosses(CONV, short, crit, 5.0, {}), crosses(CONV, long, crit, 5.0, {})
     assert fs["concise+:0"] == 1.0 and "concise+:5" in fl  # a length word against the answer's length
     assert fs["num+:3"] == 1.0 and fl["num+:0"] == 1.0     # 150 and 95 verbatim, or not at all
     assert fs["cwl+:concise:0"] == 1.0 and "cwl+:concise:5" in fl
     assert fs["turns:3:+"] == 1.0 and any(k.startswith("ceg+:True:") for k in fs)  # "such as": it gives examples
-    assert any(k.startswith("ceg+:False:") for k in cross_features(CONV, short, "States that it is high", 5.0, {}))
-    pit = cross_features(CONV, short, crit, -5.0, {})
+    assert any(k.startswith("ceg+:False:") for k in crosses(CONV, short, "States that it is high", 5.0, {}))
+    pit = crosses(CONV, short, crit, -5.0, {})
     assert all(("+" not in k.split(":")[0]) for k in pit)  # every cross is split by the criterion's sign
-    assert cross_features(CONV, short, "Recommends an echocardiogram", 5.0, {"echoc": 4.0})["missmax+:3"] == 1.0
+    assert crosses(CONV, short, "Recommends an echocardiogram", 5.0, {"echoc": 4.0})["missmax+:3"] == 1.0
 
 
 def test_feature_sets_are_what_the_file_says():

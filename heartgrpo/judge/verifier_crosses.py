@@ -17,7 +17,8 @@ conversation-grouped 4-fold split of the **dev** split (never on eval):
 * how the answer covers the conversation, its number of sentences, and the rarest criterion stem
   it misses (inverse document frequency) and how many it misses.
 
-    >>> f = cross_features([{"role": "user", "content": "bp?"}], _View(), "Gives a concise answer such as 120/80", 4.0, {})
+    >>> crit = "Gives a concise answer such as 120/80"
+    >>> f = cross_features([{"role": "user", "content": "bp?"}], _View(), crit, 4.0, {}, words=tuple(crit.lower().split()), cstems=())
     >>> f["ceg+:True:0"], "concise+:0" in f
     (1.0, True)
 """
@@ -29,7 +30,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LEN_EDGES", "cross_features", "negation_flip"]
+__all__ = ["LEN_EDGES", "bin_of", "cross_features", "negation_flip"]
 
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _EG = re.compile(r"\b(e\.g\.|such as|for example|including|like)\b", re.I)
@@ -60,7 +61,8 @@ def negation_flip(criterion: str, points: float) -> tuple[str, float, bool]:
     return criterion[m.end():], -points, True
 
 
-def _bin(x: float, edges: Sequence[float]) -> int:
+def bin_of(x: float, edges: Sequence[float]) -> int:
+    """How many of ``edges`` ``x`` reaches: ``bin_of(0.6, (0.25, 0.5, 0.75)) == 2``."""
     return sum(x >= e for e in edges)
 
 
@@ -78,20 +80,17 @@ def cross_features(
     points: float,
     idf: Mapping[str, float],
     *,
-    words: Sequence[str] | None = None,
-    cstems: Sequence[str] | None = None,
+    words: Sequence[str],
+    cstems: Sequence[str],
     conv_stems: frozenset[str] = frozenset(),
 ) -> dict[str, float]:
-    """The ``features: 2`` additions for one example (see the module docstring)."""
-    from heartgrpo.judge.verifier_features import _criterion_view
-
-    if words is None or cstems is None:
-        words, cstems = _criterion_view(criterion)[:2]
+    """The ``features: 2`` additions for one example (see the module docstring); ``words`` and
+    ``cstems`` are the criterion's words and stems as the first feature set reads them."""
     sign = "+" if points > 0 else "-"
     hits = [s in view.stems for s in cstems]
     share = sum(hits) / len(hits) if hits else 0.0
-    lenbin = _bin(math.log1p(view.n_chars), LEN_EDGES)
-    sbin = _bin(share, (0.25, 0.5, 0.75))
+    lenbin = bin_of(math.log1p(view.n_chars), LEN_EDGES)
+    sbin = bin_of(share, (0.25, 0.5, 0.75))
     f: dict[str, float] = {}
     for w in set(words):
         f[f"cwl{sign}:{w}:{lenbin}"] = 1.0
@@ -99,7 +98,7 @@ def cross_features(
     low = f" {criterion.lower()} "
     for i in range(len(low) - 3):
         f[f"ch{sign}:{low[i:i + 4]}"] = 0.3
-    f[f"clen{sign}:{_bin(len(words), (6, 10, 15, 22, 30))}"] = 1.0
+    f[f"clen{sign}:{bin_of(len(words), (6, 10, 15, 22, 30))}"] = 1.0
     f[f"cand{sign}:{min(list(words).count('and') + list(words).count('or'), 4)}"] = 1.0
     f[f"ceg{sign}:{bool(_EG.search(criterion))}:{sbin}"] = 1.0
     f[f"cstrict{sign}:{bool(_STRICT.search(criterion))}:{sbin}"] = 1.0
@@ -108,13 +107,13 @@ def cross_features(
     nums = _NUM.findall(criterion)
     if nums:
         found = sum(n in view.text for n in nums) / len(nums)
-        f[f"num{sign}:{_bin(found, (0.01, 0.5, 0.99))}"] = 1.0
+        f[f"num{sign}:{bin_of(found, (0.01, 0.5, 0.99))}"] = 1.0
     turns = 1 if isinstance(conversation, str) else min(len(conversation), 5)
     f[f"turns:{turns}:{sign}"] = 1.0
     cov = len(conv_stems & view.stems) / len(conv_stems) if conv_stems else 0.0
-    f[f"convcov{sign}:{_bin(cov, (0.2, 0.4, 0.6, 0.8))}"] = 1.0
-    f[f"nsent{sign}:{_bin(len(view.sentences), (5, 10, 20, 40))}"] = 1.0
+    f[f"convcov{sign}:{bin_of(cov, (0.2, 0.4, 0.6, 0.8))}"] = 1.0
+    f[f"nsent{sign}:{bin_of(len(view.sentences), (5, 10, 20, 40))}"] = 1.0
     missed = [idf.get(s, 1.0) for s, h in zip(cstems, hits) if not h]
-    f[f"missmax{sign}:{_bin(max(missed) if missed else 0.0, (1.5, 2.5, 3.5, 4.5, 5.5))}"] = 1.0
+    f[f"missmax{sign}:{bin_of(max(missed) if missed else 0.0, (1.5, 2.5, 3.5, 4.5, 5.5))}"] = 1.0
     f[f"nmiss{sign}:{min(len(missed), 6)}"] = 1.0
     return f

@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 from heartgrpo.judge.offline import _STOP  # the lexical judge's stop words: one list for both
+from heartgrpo.judge.verifier_crosses import bin_of, cross_features
 
 __all__ = ["AnswerView", "build_idf", "conversation_stems", "example_features", "stems_of"]
 
@@ -94,10 +95,6 @@ def _criterion_view(criterion: str) -> tuple[tuple[str, ...], tuple[str, ...], b
     low = criterion.lower()
     words = tuple(_WORD.findall(low))
     return words, tuple(dict.fromkeys(stems_of(low))), bool(_ASK_CRIT.search(low)), bool(_NEG_CRIT.search(low)), bool(_EMERGENCY.search(low))
-
-
-def _bin(x: float, edges: Sequence[float]) -> int:
-    return sum(x >= e for e in edges)
 
 
 def conversation_stems(conversation: Sequence[Mapping[str, Any]] | str) -> frozenset[str]:
@@ -166,26 +163,24 @@ def example_features(
         ("pairs", pair_share, (0.01, 0.3, 0.6)),
     ):
         f[f"{name}:{sign}"] = value
-        k = _bin(value, edges)
+        k = bin_of(value, edges)
         f[f"{name}:{sign}{k}"] = 1.0
         f[f"{name}:{sign}{verb}:{k}"] = 1.0
     f[f"nstems:{sign}{min(len(cstems), 12) // 3}"] = 1.0
     q = min(view.questions, 6)
     f["ans:questions"] = q / 6.0
     f[f"ans:q{min(q, 3)}:{sign}"] = 1.0
-    f[f"ans:bullets{_bin(view.bullets, (1, 5, 15))}:{sign}"] = 1.0
-    f[f"ans:heads{_bin(view.headings, (1, 4))}:{sign}"] = 1.0
-    f[f"ans:hedge{_bin(view.hedges, (1, 4, 10))}:{sign}"] = 1.0
+    f[f"ans:bullets{bin_of(view.bullets, (1, 5, 15))}:{sign}"] = 1.0
+    f[f"ans:heads{bin_of(view.headings, (1, 4))}:{sign}"] = 1.0
+    f[f"ans:hedge{bin_of(view.hedges, (1, 4, 10))}:{sign}"] = 1.0
     if asks:
         f[f"ask:q{min(q, 3)}:{sign}"] = 1.0
     if negated:
-        f[f"neg:{sign}:{_bin(share, (0.3, 0.6))}"] = 1.0
+        f[f"neg:{sign}:{bin_of(share, (0.3, 0.6))}"] = 1.0
     f[f"emerg:{'c' if emerg else '_'}&{'a' if view.emergency else '_'}"] = 1.0
     if answer_words:
         for w in view.words:
             f[f"a:{w}"] = 0.3
     if features >= 2:
-        from heartgrpo.judge.verifier_crosses import cross_features
-
         f.update(cross_features(conversation, view, criterion, points, idf or {}, words=words, cstems=cstems, conv_stems=conv))
     return f
