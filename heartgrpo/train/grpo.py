@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GRPOResult", "JudgeUnavailableError", "build_reward_funcs", "format_reward_func", "grpo_rows", "run_grpo"]
+__all__ = ["GRPOResult", "JudgeUnavailableError", "build_reward_funcs", "format_reward_func", "grpo_rows", "run_grpo", "select_prompts"]
 
 #: columns a GRPO row keeps; reward functions receive all of them except ``prompt``
 GRPO_COLUMNS = ("id", "prompt", "rubrics")
@@ -124,6 +124,21 @@ def grpo_rows(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
+def select_prompts(rows: Sequence[dict], ids: Sequence[str] | None) -> list[dict]:
+    """The rows whose ``id`` is in ``ids``, in data order (all rows when ``ids`` is None); an id
+    that no row has is an error.
+
+    >>> [r["id"] for r in select_prompts([{"id": "a"}, {"id": "b"}, {"id": "c"}], ["c", "a"])]
+    ['a', 'c']
+    """
+    if ids is None:
+        return list(rows)
+    missing = sorted(set(ids) - {r["id"] for r in rows})
+    if missing:
+        raise ValueError(f"grpo.prompt_ids: no GRPO prompt has id {', '.join(missing)}")
+    return [r for r in rows if r["id"] in set(ids)]
+
+
 def resumable_trainer_class(base: type) -> type:
     """``base`` (TRL's ``GRPOTrainer``) with a sampler whose order depends only on (seed, epoch).
 
@@ -200,7 +215,7 @@ def _run_grpo(cfg: RunConfig, rows: Any, adapter: Path | None, judge: Any, rewar
     from heartgrpo.train.backend import load_for_training, vllm_sampling_params
     from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
 
-    data = grpo_rows(rows)
+    data = select_prompts(grpo_rows(rows), cfg.grpo.prompt_ids)
     if cfg.grpo.max_prompts is not None:
         data = data[: cfg.grpo.max_prompts]
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
