@@ -173,6 +173,8 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     #: first- vs last-quarter change of the GRPO training reward (:func:`heartgrpo.eval.trend.reward_trend`)
     trend: dict | None = None
+    #: held-out after - before, paired over prompts (:func:`heartgrpo.eval.summary.compare_runs`)
+    held_out: dict | None = None
 
     @property
     def score_before(self) -> float:
@@ -216,7 +218,15 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
     paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}",
                   notes=(judge_note(judge),))
     trend = reward_trend(read_steps(cfg.grpo_dir / "steps.jsonl"))
-    return DemoResult(report=paths, before=before, after=after, seconds=seconds, trend=trend)
+    from heartgrpo.eval.jsonl import EvalInputError
+    from heartgrpo.eval.summary import compare_runs
+
+    try:
+        held_out = compare_runs(after, before, n_bootstrap=cfg.eval.n_bootstrap, seed=cfg.eval.bootstrap_seed)
+    except EvalInputError as exc:  # no shared scored prompt: the report says why
+        log.warning("no paired held-out comparison: %s", exc)
+        held_out = None
+    return DemoResult(report=paths, before=before, after=after, seconds=seconds, trend=trend, held_out=held_out)
 
 
 def judge_note(judge: Any) -> str:
