@@ -41,3 +41,10 @@ def test_select_prompts_keeps_data_order_and_names_unknown_ids():
     assert [r["id"] for r in select_prompts(rows, ["c", "a"])] == ["a", "c"]
     with pytest.raises(ValueError, match="no GRPO prompt has id x, y"):
         select_prompts(rows, ["y", "a", "x"])
+
+
+def test_doctor_run_trains_on_its_own_prompts_not_the_demo_selection(tmp_path):
+    from heartgrpo.doctor_run import _run_config
+
+    cfg = _run_config(load_config(ROOT / "configs" / "cpu-demo.yaml"), tmp_path, "some-model", on_cuda=False)
+    assert cfg.grpo.prompt_ids is None and cfg.grpo.max_prompts is None
