@@ -48,3 +48,10 @@ def test_doctor_run_trains_on_its_own_prompts_not_the_demo_selection(tmp_path):
 
     cfg = _run_config(load_config(ROOT / "configs" / "cpu-demo.yaml"), tmp_path, "some-model", on_cuda=False)
     assert cfg.grpo.prompt_ids is None and cfg.grpo.max_prompts is None
+
+
+def test_the_learning_curve_benchmark_trains_on_its_own_rows(tmp_path):
+    from benchmarks.learning_curve import build_config
+
+    cfg = build_config("some-model", "complexity", seed=0, steps=2, out=tmp_path, quick=True)
+    assert cfg.grpo.prompt_ids is None and cfg.grpo.max_prompts is None
