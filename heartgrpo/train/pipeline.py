@@ -146,8 +146,14 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
 def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: str | None = None,
                  notes: tuple[str, ...] = ()) -> dict[str, Path]:
     """Report over the evaluated stages (the first is the baseline of paired comparisons);
-    ``notes``: paragraphs placed after the paired comparisons."""
+    ``notes``: paragraphs placed after the paired comparisons (default, with the lexical judge
+    configured: :func:`judge_note`'s sentence on what it rewards)."""
     from heartgrpo.eval.run import report
+
+    if not notes and cfg.judge.kind == "approximate":
+        from heartgrpo.judge import LexicalJudge
+
+        notes = (judge_note(LexicalJudge(threshold=cfg.judge.approximate_threshold)),)
 
     stages = stages or tuple(s for s in EVAL_STAGES if (eval_dir_for(cfg, s) / "answers.jsonl").is_file())
     if not stages:
