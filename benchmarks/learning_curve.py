@@ -136,6 +136,7 @@ def build_config(model_path: str, strategy: str, seed: int, steps: int, out: Pat
         "grpo.max_steps": steps,
         "grpo.max_completion_length": 16 if quick else 32,
         "grpo.save_steps": 10_000,
+        "grpo.prompt_ids": None, "grpo.max_prompts": None,  # this benchmark's own rows, not the demo's selection
         "reward.strategies": [{"name": strategy}],
         "logging.csv": False,
     })

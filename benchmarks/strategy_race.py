@@ -59,6 +59,7 @@ def race_config(model_path: Path, out: Path, seed: int, *, strategy: str = "heal
         "sft.enabled": True, "sft.max_length": 128, "sft.save_steps": 100_000, "sft.logging_steps": 10,
         "grpo.max_steps": steps, "grpo.save_steps": 100_000, "grpo.logging_steps": 1, "grpo.scale_rewards": scale,
         "reward.strategies": [{"name": strategy}], "logging.csv": False,
+        "grpo.prompt_ids": None, "grpo.max_prompts": None,  # every training prompt, not the demo's selection
         "sft.trl_extra": {"disable_tqdm": True, "loss_type": "nll"},  # TRL: chunked_nll refuses a LoRA lm_head
         "grpo.trl_extra": {"disable_tqdm": True},
     }

@@ -109,6 +109,10 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
             t = r.trend
             rows.append(("training reward, first -> last quarter",
                          f"{t['first']:.3f} -> {t['last']:.3f}  (change {t['diff']:+.3f}, 95% CI [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}])"))
+        if r.held_out is not None and r.held_out["healthbench"].get("diff") is not None:
+            h = r.held_out["healthbench"]
+            rows.append(("held-out change, after - before", f"{h['diff']:+.3f}  (95% CI [{h['ci_low']:+.3f}, {h['ci_high']:+.3f}], "
+                                                             f"paired over {r.held_out['n']} prompts)"))
         rows += [(f"{k} seconds", f"{v:.1f}") for k, v in r.seconds.items()]
         rows += [("total seconds", f"{time.perf_counter() - t0:.1f}"), ("report", r.report.get("html")), ("report (markdown)", r.report.get("md"))]
         _summary("demo", rows)

@@ -152,6 +152,8 @@ class GRPOSettings(_TrainSettings):
     shuffle_dataset: bool = True
     #: train on the first N GRPO prompts only (None: all); a short demo sees each of them several times
     max_prompts: int | None = Field(None, ge=1)
+    #: train on the GRPO prompts with these ids only, in data order (None: all; applied before max_prompts)
+    prompt_ids: list[str] | None = None
     log_completions: bool = False
     #: colocated vLLM rollouts; needs a GPU (``model.fast_inference`` with Unsloth)
     use_vllm: bool = False

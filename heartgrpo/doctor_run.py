@@ -70,7 +70,8 @@ def _run_config(cfg: RunConfig, work: Path, model_path: str, on_cuda: bool) -> R
     raw["model"].update(name_or_path=model_path, max_seq_length=seq, chat_template=None)
     common = dict(max_steps=3, gradient_accumulation_steps=1, save_steps=1000, save_total_limit=1, logging_steps=1, warmup_ratio=0.0)
     raw["sft"].update(enabled=True, per_device_train_batch_size=1, max_length=seq, **common)
-    raw["grpo"].update(num_generations=GROUP, per_device_train_batch_size=GROUP, max_completion_length=min(cfg.grpo.max_completion_length, 64 if on_cuda else 8), **common)
+    raw["grpo"].update(num_generations=GROUP, per_device_train_batch_size=GROUP, max_completion_length=min(cfg.grpo.max_completion_length, 64 if on_cuda else 8),
+                       prompt_ids=None, max_prompts=None, **common)  # the doctor's own prompts
     raw["eval"].update(max_new_tokens=8, temperature=0.0)
     raw["logging"].update(report_to=[])
     return config_from_dict(raw, source=f"doctor run of {cfg.name}")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DemoResult", "eval_dir_for", "run_demo", "stage_eval", "stage_generator", "stage_grpo", "stage_prep", "stage_report", "stage_sft"]
+__all__ = ["DemoResult", "eval_dir_for", "run_demo", "stage_eval", "stage_generator", "stage_grpo", "stage_prep", "stage_report", "stage_sft", "training_note"]
 
 #: eval stages: which adapter each one evaluates
 EVAL_STAGES = ("base", "sft", "grpo")
@@ -137,8 +137,15 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
 def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: str | None = None,
                  notes: tuple[str, ...] = ()) -> dict[str, Path]:
     """Report over the evaluated stages (the first is the baseline of paired comparisons);
-    ``notes``: paragraphs placed after the paired comparisons."""
+    ``notes``: paragraphs placed after the paired comparisons (default, with the lexical judge
+    configured: :func:`judge_note`'s sentence on what it rewards)."""
     from heartgrpo.eval.run import report
+
+    if not notes and cfg.judge.kind == "approximate":
+        from heartgrpo.judge import LexicalJudge
+
+        notes = (judge_note(LexicalJudge(threshold=cfg.judge.approximate_threshold)),)
+    notes = (*notes, *filter(None, [training_note(cfg)]))
 
     stages = stages or tuple(s for s in EVAL_STAGES if (eval_dir_for(cfg, s) / "answers.jsonl").is_file())
     if not stages:
@@ -164,6 +171,8 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
     #: first- vs last-quarter change of the GRPO training reward (:func:`heartgrpo.eval.trend.reward_trend`)
     trend: dict | None = None
+    #: held-out after - before, paired over prompts (:func:`heartgrpo.eval.summary.compare_runs`)
+    held_out: dict | None = None
 
     @property
     def score_before(self) -> float:
@@ -205,9 +214,39 @@ def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> 
 
     label = judge_label(judge)
     paths = timed("report", stage_report, cfg, (first, "grpo"), title=f"heartgrpo demo: {cfg.name}{label}",
-                  notes=(judge_note(judge),))
+                  notes=(judge_note(judge),))  # stage_report adds training_note(cfg)
     trend = reward_trend(read_steps(cfg.grpo_dir / "steps.jsonl"))
-    return DemoResult(report=paths, before=before, after=after, seconds=seconds, trend=trend)
+    from heartgrpo.eval.jsonl import EvalInputError
+    from heartgrpo.eval.summary import compare_runs
+
+    try:
+        held_out = compare_runs(after, before, n_bootstrap=cfg.eval.n_bootstrap, seed=cfg.eval.bootstrap_seed)
+    except EvalInputError as exc:  # no shared scored prompt: the report says why
+        log.warning("no paired held-out comparison: %s", exc)
+        held_out = None
+    return DemoResult(report=paths, before=before, after=after, seconds=seconds, trend=trend, held_out=held_out)
+
+
+def training_note(cfg: RunConfig) -> str | None:
+    """One sentence on which prompts GRPO trained on when ``grpo.prompt_ids`` or
+    ``grpo.max_prompts`` narrows them (None otherwise): the held-out change is then transfer.
+
+    >>> from heartgrpo.config import config_from_dict
+    >>> cfg = config_from_dict({"name": "t", "model": {"name_or_path": "m"}, "grpo": {"prompt_ids": ["p1"], "max_steps": 32}})
+    >>> training_note(cfg)[:52]
+    'GRPO trained on 1 prompt (p1) for 32 steps; the held'
+    """
+    g = cfg.grpo
+    if g.prompt_ids is None and g.max_prompts is None:
+        return None
+    if g.prompt_ids is not None:
+        n = len(g.prompt_ids) if g.max_prompts is None else min(len(g.prompt_ids), g.max_prompts)
+        which = f"{n} prompt{'s' if n != 1 else ''} ({', '.join(g.prompt_ids[:n])})"
+    else:
+        which = f"the first {g.max_prompts} GRPO prompts"
+    return (f"GRPO trained on {which} for {g.max_steps} steps; the held-out prompts were never "
+            "trained on, so the training reward shows learning on what was trained and the held-out change shows how "
+            "much of it transfers.")
 
 
 def judge_note(judge: Any) -> str:

@@ -83,6 +83,7 @@ def test_pipeline_commands_end_to_end(tiny_qwen3: Path, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     html = (run / "report" / "report.html").read_text()
     assert "before GRPO (SFT)" in html and "after GRPO" in html and "approximate" in html
+    assert "rewards word overlap with the rubric" in html  # what the lexical judge rewards, as the demo says
 
 
 def test_prep_takes_a_healthbench_path(tmp_path: Path, monkeypatch) -> None:

@@ -102,3 +102,42 @@ def test_results_table_carries_training_notes_and_the_demo_says_what_the_judge_r
     assert judge_note(Verifier()) == "It rewards what a logistic regression learnt."
     Verifier.rewards_description = None
     assert "Verifier is approximate" in judge_note(Verifier())
+
+
+def test_paired_text_states_the_held_out_change_and_whether_its_ci_excludes_zero():
+    from heartgrpo.eval.report import paired_text
+
+    c = {"a": "after GRPO", "b": "before GRPO (SFT)", "n": 8,
+         "healthbench": {"diff": -0.053, "ci_low": -0.15, "ci_high": 0.02, "p_value": 0.31}}
+    text = paired_text(c)
+    assert "after GRPO − before GRPO (SFT): -0.053 [95% CI -0.150, +0.020] over 8 paired prompts" in text
+    assert text.endswith("do not differ measurably.")
+    c["healthbench"].update(ci_high=-0.01)
+    assert paired_text(c).endswith("the two differ measurably.")
+
+
+def test_results_table_links_the_figures_it_saves_beside_it(tmp_path):
+    from heartgrpo.eval.results_table import write_results_table
+
+    out = write_results_table([], tmp_path / "docs" / "results.md", notes=["a note"],
+                              figures=[("rewards_steps.png", b"\x89PNG fake", "rewards steps")])
+    assert (tmp_path / "docs" / "figures" / "results_rewards_steps.png").read_bytes() == b"\x89PNG fake"
+    assert "![rewards steps](figures/results_rewards_steps.png)" in out.read_text()
+
+
+def test_reward_figure_titles_the_quarter_change_with_its_ci(monkeypatch):
+    from heartgrpo.eval import figures
+
+    titles = []
+    real = figures._png
+
+    def capture(fig):
+        titles.append(fig.axes[0].get_title())
+        return real(fig)
+
+    monkeypatch.setattr(figures, "_png", capture)
+    rows = [{"step": i, "reward": 0.1 * i, "frac_reward_zero_std": 0.0} for i in range(1, 13)]
+    assert figures.reward_figure(rows, title="steps").startswith(b"\x89PNG")
+    t = reward_trend(rows)
+    assert f"last - first quarter +0.900 [95% CI {t['ci_low']:+.3f}, {t['ci_high']:+.3f}]" in titles[0]
+    assert t["ci_low"] > 0

@@ -35,6 +35,7 @@ def _launch(tiny: Path, out: Path, base_url: str, *extra: str) -> subprocess.Com
            "--main_process_port", str(_free_port()), "-m", "heartgrpo", "grpo", "--config", "configs/cpu-demo.yaml",
            "--set", f"model.name_or_path={tiny}", "--set", f"output_dir={out}",
            "--set", "grpo.max_completion_length=6", "--set", "grpo.save_steps=1",
+           "--set", "grpo.prompt_ids=null", "--set", "grpo.max_prompts=6",  # two ranks need a prompt each per step
            "--set", "judge.kind=openai", "--set", "judge.model=loopback", "--set", f"judge.base_url={base_url}",
            "--set", f"judge.cache={out / 'judge.sqlite'}", *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),

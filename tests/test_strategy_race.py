@@ -97,3 +97,8 @@ def test_reward_signal_part_c_reads_a_finished_race_and_names_an_unfinished_one(
                                default=list))
     text = race_section(sims, done)
     assert "| binary | 0.150 [" in text and "| 0.250 | 0.900 | 0.900 | n/a | n/a |" in text
+
+
+def test_race_trains_on_every_prompt_not_the_demo_selection(tmp_path):
+    cfg = race.race_config(tmp_path / "model", tmp_path / "run", seed=0)
+    assert cfg.grpo.prompt_ids is None and cfg.grpo.max_prompts is None

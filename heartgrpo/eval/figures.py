@@ -149,14 +149,20 @@ def reward_figure(rows: Sequence[Mapping[str, Any]], title: str = "GRPO") -> byt
     if not names and has_reward:
         ax.plot(*_series(rows, "reward"), label="reward")
     xs, ys = _series(rows, "reward")
-    if len(ys) >= 4:  # first- and last-quarter means of the training reward
+    subtitle = ""
+    if len(ys) >= 4:  # first- and last-quarter means of the training reward, and their change's CI
+        from heartgrpo.eval.trend import reward_trend
+
         q = len(ys) // 4
         for part, label in ((slice(0, q), "first quarter mean"), (slice(len(ys) - q, len(ys)), "last quarter mean")):
             mean = sum(ys[part]) / q
             ax.hlines(mean, xs[part][0], xs[part][-1], colors="k", linestyles="--", lw=1.2)
             ax.annotate(f"{label} {mean:.3f}", (xs[part][0], mean), fontsize=6, textcoords="offset points", xytext=(0, 4))
+        t = reward_trend(rows)
+        if t is not None:
+            subtitle = f"\nlast - first quarter {t['diff']:+.3f} [95% CI {t['ci_low']:+.3f}, {t['ci_high']:+.3f}]"
     ax.set_xlabel("step")
-    ax.set_title(f"{title}: reward mean ± std")
+    ax.set_title(f"{title}: reward mean ± std{subtitle}", fontsize=9)
     ax.legend(fontsize=7)
     if has_zero:
         ax2 = axes[0][1]

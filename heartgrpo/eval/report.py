@@ -26,7 +26,7 @@ from typing import Any
 from heartgrpo.eval import figures
 from heartgrpo.eval.metrics import F1_NOTE
 
-__all__ = ["fmt_ci", "judge_label", "trend_text", "write_report"]
+__all__ = ["fmt_ci", "judge_label", "paired_text", "trend_text", "write_report"]
 
 Block = tuple  # ("h", level, text) | ("p", text) | ("table", headers, rows) | ("img", name, png, alt)
 
@@ -58,6 +58,18 @@ def trend_text(rows: Sequence[Mapping[str, Any]]) -> str | None:
             f"({t['first_steps'][0]}-{t['first_steps'][1]}) {t['first']:.3f}, last quarter ({t['last_steps'][0]}-"
             f"{t['last_steps'][1]}) {t['last']:.3f}; change {t['diff']:+.3f} [95% CI {t['ci_low']:+.3f}, {t['ci_high']:+.3f}] "
             f"(bootstrap over steps, each quarter resampled on its own): the training reward {verdict}.")
+
+
+def paired_text(c: Mapping[str, Any]) -> str:
+    """One sentence on a paired comparison of two runs on the same held-out prompts
+    (:func:`heartgrpo.eval.summary.compare_runs`)."""
+    hb = c["healthbench"]
+    if hb.get("diff") is None:
+        return f"Held-out score, {c['a']} − {c['b']}: no paired prompt."
+    verdict = "differ measurably" if hb["ci_low"] > 0 or hb["ci_high"] < 0 else "do not differ measurably"
+    return (f"Held-out score, {c['a']} − {c['b']}: {hb['diff']:+.3f} [95% CI {hb['ci_low']:+.3f}, {hb['ci_high']:+.3f}] "
+            f"over {c['n']} paired prompts (paired bootstrap over prompts, p = {hb['p_value']:.3f}): the two "
+            f"{verdict}.")
 
 
 def _failures(s: Mapping[str, Any]) -> str:

@@ -47,9 +47,9 @@ def _settings(s: Mapping[str, Any]) -> str:
 
 
 def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str | None = None,
-                         notes: Sequence[str] = ()) -> str:
+                         notes: Sequence[str] = (), figures: Sequence[tuple[str, str]] = ()) -> str:
     """The markdown text of ``docs/results.md``; ``notes`` (e.g. the GRPO training-reward trend)
-    go in a section after our measurements."""
+    go in a section after our measurements, followed by ``figures``: (relative path, caption)."""
     generated = generated or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Results",
@@ -83,6 +83,8 @@ def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str 
         lines += ["## Training", ""]
         for note in notes:
             lines += [note, ""]
+    for rel, caption in figures:
+        lines += [f"![{caption}]({rel})", ""]
     lines += [
         "## The paper's published table",
         "",
@@ -96,9 +98,16 @@ def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str 
 
 
 def write_results_table(summaries: Sequence[Mapping[str, Any]], out_path: str | Path = "docs/results.md",
-                        notes: Sequence[str] = ()) -> Path:
-    """Write :func:`render_results_table` to ``out_path``."""
+                        notes: Sequence[str] = (), figures: Sequence[tuple[str, bytes, str]] = ()) -> Path:
+    """Write :func:`render_results_table` to ``out_path``; ``figures`` (file name, PNG bytes,
+    caption) are saved as ``figures/results_<name>`` beside it and linked."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_results_table(summaries, notes=notes), encoding="utf-8")
+    links = []
+    for name, png, caption in figures:
+        target = out_path.parent / "figures" / f"results_{name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(png)
+        links.append((f"figures/{target.name}", caption))
+    out_path.write_text(render_results_table(summaries, notes=notes, figures=links), encoding="utf-8")
     return out_path

@@ -151,6 +151,11 @@ def report(
     if results_md is not None:
         from heartgrpo.eval.report import trend_text
 
+        from heartgrpo.eval.report import paired_text
+
         trends = [f"GRPO log `{name}`: {text}" for name, rows in logs.items() if (text := trend_text(rows))]
-        paths["results_md"] = write_results_table(summaries, results_md, notes=[*trends, *notes])
+        paired = [paired_text(c) for c in comparisons]
+        figs = [(p.name, p.read_bytes(), p.stem.replace("_", " ")) for p in sorted(Path(paths["figures"]).glob("*.png"))
+                if p.name == "scores.png" or p.name.startswith("rewards_")]
+        paths["results_md"] = write_results_table(summaries, results_md, notes=[*trends, *paired, *notes], figures=figs)
     return paths

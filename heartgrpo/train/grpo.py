@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GRPOResult", "JudgeUnavailableError", "build_reward_funcs", "format_reward_func", "grpo_rows", "run_grpo"]
+__all__ = ["GRPOResult", "JudgeUnavailableError", "build_reward_funcs", "format_reward_func", "grpo_rows", "run_grpo", "select_prompts"]
 
 #: columns a GRPO row keeps; reward functions receive all of them except ``prompt``
 GRPO_COLUMNS = ("id", "prompt", "rubrics")
@@ -97,6 +97,21 @@ def grpo_rows(rows: Sequence[dict]) -> list[dict]:
         rubrics = [{"criterion": str(c["criterion"]), "points": float(c["points"]), "tags": list(c.get("tags") or [])} for c in r["rubrics"]]
         out.append({"id": str(rid), "prompt": prompt, "rubrics": rubrics})
     return out
+
+
+def select_prompts(rows: Sequence[dict], ids: Sequence[str] | None) -> list[dict]:
+    """The rows whose ``id`` is in ``ids``, in data order (all rows when ``ids`` is None); an id
+    that no row has is an error.
+
+    >>> [r["id"] for r in select_prompts([{"id": "a"}, {"id": "b"}, {"id": "c"}], ["c", "a"])]
+    ['a', 'c']
+    """
+    if ids is None:
+        return list(rows)
+    missing = sorted(set(ids) - {r["id"] for r in rows})
+    if missing:
+        raise ValueError(f"grpo.prompt_ids: no GRPO prompt has id {', '.join(missing)}")
+    return [r for r in rows if r["id"] in set(ids)]
 
 
 def resumable_trainer_class(base: type) -> type:
@@ -182,7 +197,8 @@ def run_grpo(
     from heartgrpo.train.vllm_server import require_vllm_server
 
     require_vllm_server(cfg.grpo)  # a generation server that does not answer fails before any model loads
-    data = grpo_rows(load_jsonl(cfg.data_dir / "grpo.jsonl") if rows is None else rows)[: cfg.grpo.max_prompts]
+    data = select_prompts(grpo_rows(load_jsonl(cfg.data_dir / "grpo.jsonl") if rows is None else rows), cfg.grpo.prompt_ids)
+    data = data[: cfg.grpo.max_prompts]  # None: every prompt
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
         adapter = cfg.sft_dir / "adapter"
     out = cfg.grpo_dir
