@@ -188,6 +188,18 @@ def test_approximate_judge_is_labelled_in_every_table(tmp_path: Path):
     assert "LexicalJudge (approximate)" in md
 
 
+def test_results_table_footnote_only_where_a_score_is_marked(tmp_path: Path):
+    from heartgrpo.eval.results_table import render_results_table
+    from heartgrpo.judge import LexicalJudge
+
+    records = write_records(tmp_path / "records.jsonl")
+    s = evaluate(records, LexicalJudge(), tmp_path / "demo", generator=FakeGenerator(), settings=SETTINGS, progress=False)
+    assert s["failures"]["criteria_unjudged"] == 0 and "†" not in render_results_table([s])
+    marked = {**s, "healthbench": {**s["healthbench"], "marked": True}}
+    text = render_results_table([s, marked])
+    assert text.count(" †") == 1 and "† some criteria were unjudged" in text
+
+
 def test_report_has_a_table_for_every_tag_family_simple_evals_reports():
     from heartgrpo.eval.report import _blocks
 

@@ -76,7 +76,9 @@ def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str 
                 judge_label(s), str(s.get("hardware") or "unknown"), _settings(s),
             ]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        lines += ["", "† some criteria were unjudged; those prompts are excluded from the score.", ""]
+        lines.append("")
+        if any(s["healthbench"].get("marked") for s in summaries):  # the footnote only where a row carries †
+            lines += ["† some criteria were unjudged; those prompts are excluded from the score.", ""]
     else:
         lines += ["No evaluation run has been saved yet.", ""]
     if notes:
