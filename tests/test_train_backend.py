@@ -25,6 +25,20 @@ def test_resolve_backend_matrix() -> None:
         resolve_backend("vllm", on_cuda=False, unsloth_installed=False)
 
 
+def test_hf_backend_lora_init_follows_the_run_seed(tiny_qwen3: Path) -> None:
+    import torch
+
+    def lora_a(seed: int, global_rng: int) -> torch.Tensor:
+        cfg = config_from_dict({"name": "t", "seed": seed, "model": {"name_or_path": str(tiny_qwen3), "backend": "hf"},
+                                "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj"]}})
+        torch.manual_seed(global_rng)  # whatever the global RNG holds before loading must not matter
+        return torch.cat([p.detach().flatten() for n, p in load_for_training(cfg).model.named_parameters() if "lora_A" in n])
+
+    first = lora_a(7, global_rng=1)
+    assert torch.equal(first, lora_a(7, global_rng=2))  # the same run seed: the same adapter init, so the same demo
+    assert not torch.equal(first, lora_a(8, global_rng=1))
+
+
 def test_hf_backend_attaches_lora_and_continues_an_adapter(tiny_qwen3: Path, tmp_path: Path) -> None:
     cfg = config_from_dict({"name": "t", "model": {"name_or_path": str(tiny_qwen3), "backend": "auto", "load_in_4bit": True},
                             "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}})

@@ -180,6 +180,9 @@ def _load_hf(cfg: RunConfig, model_path: str, adapter: Path | None, on_cuda: boo
     if adapter is not None:
         model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
     else:
+        from transformers import set_seed
+
+        set_seed(cfg.seed)  # the fresh LoRA's random init follows the run's seed (Unsloth: random_state)
         model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **_lora_config_kwargs(cfg)))
     tok = load_tokenizer(model_path, m.chat_template, m.trust_remote_code)
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
