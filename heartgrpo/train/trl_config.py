@@ -88,7 +88,7 @@ NOT_SAME_NAMED = frozenset({
     "optim",  # resolve_optim: 8-bit optimizers need CUDA
     "warmup_ratio",  # _warmup_kwargs: warmup_steps below 1 on transformers >= 5
     "enabled", "drop_longer_than",  # SFT: the stage switch and the data-prep length filter
-    "max_prompts",  # GRPO: data selection, done before the trainer
+    "max_prompts", "prompt_ids",  # GRPO: data selection, done before the trainer
     "epsilon_high",  # None means epsilon (symmetric clipping), stated explicitly
     "vllm_mode", "vllm_server_host", "vllm_server_port", "vllm_server_timeout",  # only with use_vllm
     "vllm_gpu_memory_utilization",  # only when set (TRL's own colocated vLLM)
