@@ -55,3 +55,52 @@ def test_the_learning_curve_benchmark_trains_on_its_own_rows(tmp_path):
 
     cfg = build_config("some-model", "complexity", seed=0, steps=2, out=tmp_path, quick=True)
     assert cfg.grpo.prompt_ids is None and cfg.grpo.max_prompts is None
+
+
+def test_demo_judges_with_the_verifier_and_falls_back_to_the_lexical_judge_without_data(tmp_path, caplog):
+    from heartgrpo.judge import LexicalJudge
+    from heartgrpo.judge.factory import build_judge
+
+    j = load_config(ROOT / "configs" / "cpu-demo.yaml").judge
+    assert j.kind == "verifier" and j.verifier == Path("runs/cpu-demo/verifier")  # trained there once, then read
+    assert j.verifier_fallback == "approximate"
+    fallback = build_judge(j.model_copy(update={"verifier": tmp_path / "v", "verifier_data": tmp_path / "absent"}))
+    assert isinstance(fallback, LexicalJudge) and fallback.threshold == j.approximate_threshold
+    assert "instead of the verifier: no graded data" in caplog.text
+
+
+class _FixedVerifier:
+    """Stands in for a trained verifier: fixed p(met) per answer, all below its verdict cut."""
+
+    threshold = 0.44
+    info: dict = {}
+    eval_kappa = None
+
+    def __init__(self, p_by_answer):
+        self.p_by_answer = p_by_answer
+
+    def predict_proba(self, asks):
+        import numpy as np
+
+        return np.array([self.p_by_answer[a.response] for a in asks])
+
+
+def test_demo_reward_ranks_answers_whose_verdicts_are_all_unmet():
+    # the verifier marks few criteria met in a 135M model's answers: a verdict strategy gives a
+    # group of such answers equal rewards (nothing to learn); the demo's rates them by p(met)
+    import asyncio
+    import inspect
+
+    from heartgrpo.judge.verifier import VerifierJudge
+    from heartgrpo.rewards import score
+    from heartgrpo.train.grpo import build_reward_funcs
+
+    cfg = load_config(ROOT / "configs" / "cpu-demo.yaml")
+    judge = VerifierJudge(_FixedVerifier({"closer": 0.4, "further": 0.1}))  # type: ignore[arg-type]
+    rubric = [{"criterion": "Advises an echocardiogram", "points": 5.0}, {"criterion": "Names HCM", "points": 3.0}]
+    verdicts = asyncio.run(judge.grade("q", "closer", rubric))
+    assert not any(v.met for v in verdicts) and score("complexity", [5.0, 3.0], [v.met for v in verdicts]) == 0.0
+    (func,), _ = build_reward_funcs(cfg, judge)
+    out = func(prompts=["q", "q"], completions=["closer", "further"], rubrics=[rubric, rubric])
+    rewards = asyncio.run(out) if inspect.isawaitable(out) else out
+    assert rewards == pytest.approx([0.4, 0.1])  # expected score sum(points * p) / sum(positive points)

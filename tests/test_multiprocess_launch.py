@@ -37,7 +37,9 @@ def _launch(tiny: Path, out: Path, base_url: str, *extra: str) -> subprocess.Com
            "--set", "grpo.max_completion_length=6", "--set", "grpo.save_steps=1",
            "--set", "grpo.prompt_ids=null", "--set", "grpo.max_prompts=6",  # two ranks need a prompt each per step
            "--set", "judge.kind=openai", "--set", "judge.model=loopback", "--set", f"judge.base_url={base_url}",
-           "--set", f"judge.cache={out / 'judge.sqlite'}", *extra]
+           "--set", f"judge.cache={out / 'judge.sqlite'}",
+           "--set", "reward.strategies=[{name: complexity}]",  # verdicts: one request per (completion, criterion)
+           *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

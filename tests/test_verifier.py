@@ -255,3 +255,10 @@ def test_real_graded_rows_join_their_conversations():
     assert len({ex.answer for ex in examples}) == 20 and all(ex.conversation for ex in examples)
     assert all(isinstance(ex.met, bool) for ex in examples)
     assert Verdict(True).ok
+
+
+def test_training_twice_on_the_same_data_gives_the_same_verifier(data: Path):
+    examples = load_graded(data / "graded_dev.jsonl.gz")
+    a, b = (Verifier.fit(examples, c=1.0, hash_bits=16) for _ in range(2))
+    assert np.array_equal(a.weights, b.weights) and a.bias == b.bias and a.idf == b.idf
+    assert np.count_nonzero(a.weights) > 0

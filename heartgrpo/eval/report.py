@@ -42,8 +42,19 @@ def fmt_ci(agg: Mapping[str, Any], key: str = "score") -> str:
 
 
 def judge_label(summary: Mapping[str, Any]) -> str:
-    """Judge id(s) of a run, with ``(approximate)`` for an offline approximate judge."""
-    return ", ".join(j.get("id", "?") + (" (approximate)" if j.get("approximate") else "") for j in summary.get("judge", []))
+    """Judge id(s) of a run, with ``(approximate)`` for an offline approximate judge whose id
+    does not say so already (the verifier's names it, with its eval kappa).
+
+    >>> judge_label({"judge": [{"id": "LexicalJudge", "approximate": True}]})
+    'LexicalJudge (approximate)'
+    >>> judge_label({"judge": [{"id": "verifier (approximate; eval kappa 0.48)", "approximate": True}]})
+    'verifier (approximate; eval kappa 0.48)'
+    """
+    def one(j: Mapping[str, Any]) -> str:
+        name = str(j.get("id", "?"))
+        return name + (" (approximate)" if j.get("approximate") and "approximate" not in name else "")
+
+    return ", ".join(one(j) for j in summary.get("judge", []))
 
 
 def trend_text(rows: Sequence[Mapping[str, Any]]) -> str | None:

@@ -141,7 +141,7 @@ class Verifier:
         met_rate = float(labels.mean())
         labels = labels ^ model._flipped(examples)  # a flipped criterion is met when the behaviour is absent
         t_feat = time.perf_counter() - t0
-        lr = LogisticRegression(C=c, solver="liblinear", max_iter=max_iter)
+        lr = LogisticRegression(C=c, solver="liblinear", max_iter=max_iter, random_state=0)  # the same data, the same model
         lr.fit(x, labels)
         model.weights = lr.coef_[0].astype(np.float32)
         model.bias = float(lr.intercept_[0])
