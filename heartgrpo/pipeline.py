@@ -141,10 +141,9 @@ def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: s
     configured: :func:`judge_note`'s sentence on what it rewards)."""
     from heartgrpo.eval.run import report
 
-    if not notes and cfg.judge.kind == "approximate":
-        from heartgrpo.judge import LexicalJudge
-
-        notes = (judge_note(LexicalJudge(threshold=cfg.judge.approximate_threshold)),)
+    if not notes:
+        judge = configured_offline_judge(cfg)
+        notes = () if judge is None else (judge_note(judge),)
     notes = (*notes, *filter(None, [training_note(cfg)]))
 
     stages = stages or tuple(s for s in EVAL_STAGES if (eval_dir_for(cfg, s) / "answers.jsonl").is_file())
@@ -247,6 +246,28 @@ def training_note(cfg: RunConfig) -> str | None:
     return (f"GRPO trained on {which} for {g.max_steps} steps; the held-out prompts were never "
             "trained on, so the training reward shows learning on what was trained and the held-out change shows how "
             "much of it transfers.")
+
+
+def configured_offline_judge(cfg: RunConfig) -> Any | None:
+    """The offline judge the run's config names, built without training or calling anything: the
+    lexical judge for ``approximate``; for ``verifier``, the verifier file already there
+    (``judge.verifier``, or ``verifier.npz`` in that directory), else the lexical judge where the
+    config falls back to it; None for a judge behind an endpoint or one not trained yet."""
+    from heartgrpo.judge import LexicalJudge
+
+    j = cfg.judge
+    lexical = LexicalJudge(threshold=j.approximate_threshold)
+    if j.kind == "approximate":
+        return lexical
+    if j.kind != "verifier" or j.verifier is None:
+        return None
+    from heartgrpo.judge.verifier import VerifierJudge
+    from heartgrpo.judge.verifier_run import MODEL_FILE
+
+    path = Path(j.verifier) if Path(j.verifier).suffix == ".npz" else Path(j.verifier) / MODEL_FILE
+    if path.is_file():
+        return VerifierJudge.from_file(path)
+    return lexical if j.verifier_fallback == "approximate" else None
 
 
 def judge_note(judge: Any) -> str:
