@@ -249,6 +249,22 @@ def test_ensure_verifier_trains_on_first_use_then_reads(data: Path, tmp_path: Pa
     assert ensure_verifier(tmp_path / "run", data) == (path, None) and path.stat().st_mtime_ns == stamp
 
 
+def test_a_first_use_stopped_before_its_eval_leaves_no_verifier_behind(data: Path, tmp_path: Path, monkeypatch):
+    import heartgrpo.judge.verifier_run as vr
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # the user stops the demo while the verifier is being measured
+
+    monkeypatch.setattr(vr, "evaluate_verifier", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_verifier(tmp_path / "run", data, progress=False)
+    assert list((tmp_path / "run").iterdir()) == []  # no model without its eval kappa, no half-trained directory
+    monkeypatch.undo()
+    path, _ = ensure_verifier(tmp_path / "run", data, progress=False)
+    assert Verifier.load(path).eval_kappa is not None
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["model"] == str(path)
+
+
 @pytest.mark.skipif(not (SHARED / "graded_dev.jsonl.gz").is_file(), reason="../shared/data/healthbench is absent")
 def test_real_graded_rows_join_their_conversations():
     examples = load_graded(SHARED / "graded_dev.jsonl.gz", limit_answers=20)

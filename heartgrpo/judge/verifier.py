@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,9 +173,11 @@ class Verifier:
         nz = np.flatnonzero(self.weights)
         meta = {"format": FORMAT, "bias": self.bias, "hash_bits": self.hash_bits, "answer_words": self.answer_words,
                 "threshold": self.threshold, "features": self.features, "info": self.info, "idf": self.idf}
-        with path.open("wb") as f:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # written whole, then renamed: a reader never sees half a file
+        with tmp.open("wb") as f:
             np.savez_compressed(f, index=nz.astype(np.int32), value=self.weights[nz].astype(np.float32),
                                 meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
+        os.replace(tmp, path)
         return path
 
     @classmethod

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -259,8 +261,19 @@ def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, pr
     missing = [p for p in (dev, ev) if not p.is_file()]
     if missing:
         return None, f"no graded data to train the verifier on ({', '.join(map(str, missing))} not found)"
-    log.warning("training the local verifier on %s (first use; a few minutes on CPU) into %s", dev, run_dir)
-    train_verifier([dev], run_dir, progress=progress, answers=answers)
-    result = evaluate_verifier(path, ev, run_dir, lexical_thresholds=(), plots=False)
+    log.warning("training the local verifier on %s (first use; about a minute on CPU) into %s", dev, run_dir)
+    # trained and measured in a directory of its own, then moved in with the model file last: a run
+    # stopped half-way leaves no verifier without its eval figures, and two processes starting at
+    # once (an accelerate launch) each move in a whole one (the same data gives the same model)
+    work = run_dir / f".training-{os.getpid()}"
+    try:
+        train_verifier([dev], work, progress=progress, answers=answers)
+        result = evaluate_verifier(work / MODEL_FILE, ev, work, lexical_thresholds=(), plots=False)
+        for name in ("train.json", "eval.json", "eval.md"):
+            text = (work / name).read_text(encoding="utf-8").replace(str(work / MODEL_FILE), str(path))
+            (run_dir / name).write_text(text, encoding="utf-8")
+        os.replace(work / MODEL_FILE, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     log.warning("verifier: eval kappa %.3f vs the grader on %s (%s)", result["verifier"]["all"]["kappa"], ev.name, run_dir / "eval.md")
     return path, None
