@@ -97,7 +97,8 @@ def validate(
     cache: Path = typer.Option(Path("runs/judge-validate/judge.sqlite"), "--cache", help="openai: verdict cache (a rerun sends no request)"),
     verifier: Path = typer.Option(Path("runs/verifier/verifier.npz"), "--verifier", help="verifier: the model file"),
     threshold: float = typer.Option(0.5, "--threshold", help="approximate: word-overlap threshold"),
-    out: Path = typer.Option(Path("runs/judge-validate"), "--out", "-o", help="where validate.json / validate.md go"),
+    out: Path = typer.Option(None, "--out", "-o", help="where validate.json / validate.md go (default runs/judge-validate/KIND, "
+                             "so two judges' reports stand side by side)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Measure a judge against a file of GPT-4.1-graded answers: kappa, accuracy, per polarity, score correlation."""
@@ -114,7 +115,7 @@ def validate(
                                    concurrency=concurrency, progress=True)
         finally:
             close_judge(judge)
-        paths = write_validation(r, out)
+        paths = write_validation(r, out or Path("runs/judge-validate") / kind)
         a = r["agreement"]
         rows = [("judge", r["judge"]["id"]), ("answers / verdicts", f"{r['n_answers']} / {r['n_verdicts']}"),
                 ("kappa (positive / pitfalls)", f"{_fmt(a['all']['kappa'])} ({_fmt(a['positive']['kappa'])} / {_fmt(a['pitfall']['kappa'])})"),

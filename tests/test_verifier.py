@@ -222,6 +222,22 @@ def test_cli_validate_and_verifier_commands(data: Path, tmp_path: Path):
     assert r.exit_code == 2 and "--model" in r.output
 
 
+def test_validate_reports_of_two_judges_do_not_overwrite_each_other(data: Path, trained: Path, tmp_path: Path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from heartgrpo.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    common = ["--graded", str(data / "graded_eval.jsonl.gz"), "--n", "4"]
+    for args in (["--kind", "verifier", "--verifier", str(trained / "verifier.npz")], ["--kind", "approximate"]):
+        r = runner.invoke(app, ["judge", "validate", *args, *common])
+        assert r.exit_code == 0, r.output
+    ids = {k: json.loads((tmp_path / "runs" / "judge-validate" / k / "validate.json").read_text())["judge"]["id"]
+           for k in ("verifier", "approximate")}
+    assert "verifier" in ids["verifier"] and "Lexical" in ids["approximate"]
+
+
 def test_judge_factory_verifier_kind(data: Path, trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
     from heartgrpo.config import ConfigError, JudgeSettings, config_from_dict
     from heartgrpo.train.judging import build_judge, judge_label
