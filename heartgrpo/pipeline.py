@@ -137,12 +137,15 @@ def stage_eval(cfg: RunConfig, stage: str = "grpo", *, judge: Any = None, progre
 def stage_report(cfg: RunConfig, stages: tuple[str, ...] | None = None, title: str | None = None,
                  notes: tuple[str, ...] = ()) -> dict[str, Path]:
     """Report over the evaluated stages (the first is the baseline of paired comparisons);
-    ``notes``: paragraphs placed after the paired comparisons (default, with the lexical judge
-    configured: :func:`judge_note`'s sentence on what it rewards)."""
+    ``notes``: paragraphs placed after the paired comparisons (default, with an offline judge
+    configured: :func:`judge_note`'s sentence on what it rewards, of
+    :func:`heartgrpo.judge.factory.offline_judge`)."""
     from heartgrpo.eval.run import report
 
     if not notes:
-        judge = configured_offline_judge(cfg)
+        from heartgrpo.judge.factory import offline_judge
+
+        judge = offline_judge(cfg.judge)
         notes = () if judge is None else (judge_note(judge),)
     notes = (*notes, *filter(None, [training_note(cfg)]))
 
@@ -246,28 +249,6 @@ def training_note(cfg: RunConfig) -> str | None:
     return (f"GRPO trained on {which} for {g.max_steps} steps; the held-out prompts were never "
             "trained on, so the training reward shows learning on what was trained and the held-out change shows how "
             "much of it transfers.")
-
-
-def configured_offline_judge(cfg: RunConfig) -> Any | None:
-    """The offline judge the run's config names, built without training or calling anything: the
-    lexical judge for ``approximate``; for ``verifier``, the verifier file already there
-    (``judge.verifier``, or ``verifier.npz`` in that directory), else the lexical judge where the
-    config falls back to it; None for a judge behind an endpoint or one not trained yet."""
-    from heartgrpo.judge import LexicalJudge
-
-    j = cfg.judge
-    lexical = LexicalJudge(threshold=j.approximate_threshold)
-    if j.kind == "approximate":
-        return lexical
-    if j.kind != "verifier" or j.verifier is None:
-        return None
-    from heartgrpo.judge.verifier import VerifierJudge
-    from heartgrpo.judge.verifier_run import MODEL_FILE
-
-    path = Path(j.verifier) if Path(j.verifier).suffix == ".npz" else Path(j.verifier) / MODEL_FILE
-    if path.is_file():
-        return VerifierJudge.from_file(path)
-    return lexical if j.verifier_fallback == "approximate" else None
 
 
 def judge_note(judge: Any) -> str:

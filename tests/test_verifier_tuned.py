@@ -106,17 +106,18 @@ def test_report_sentence_carries_the_eval_kappa(data: Path, tmp_path: Path):
 
 def test_report_of_a_verifier_run_carries_the_verifiers_sentence_not_the_lexical_one(data: Path, tmp_path: Path):
     from heartgrpo.config import config_from_dict
-    from heartgrpo.pipeline import configured_offline_judge, judge_note
+    from heartgrpo.judge.factory import offline_judge
+    from heartgrpo.pipeline import judge_note
 
     train_verifier([data / "graded_dev.jsonl.gz"], tmp_path / "v", c=1.0, hash_bits=16, progress=False)
     judge = {"kind": "verifier", "verifier": str(tmp_path / "v"), "verifier_fallback": "approximate"}
     cfg = config_from_dict({"name": "t", "model": {"name_or_path": "m"}, "judge": judge})
-    assert "logistic model trained on real GPT-4.1 verdicts" in judge_note(configured_offline_judge(cfg))
+    assert "logistic model trained on real GPT-4.1 verdicts" in judge_note(offline_judge(cfg.judge))
     gone = config_from_dict({"name": "t", "model": {"name_or_path": "m"}, "judge": {**judge, "verifier": str(tmp_path / "none")}})
-    assert "word overlap" in judge_note(configured_offline_judge(gone))  # the run fell back to the lexical judge
+    assert "word overlap" in judge_note(offline_judge(gone.judge))  # the run fell back to the lexical judge
     strict = config_from_dict({"name": "t", "model": {"name_or_path": "m"},
                                "judge": {**judge, "verifier": str(tmp_path / "none"), "verifier_fallback": "error"}})
-    assert configured_offline_judge(strict) is None
+    assert offline_judge(strict.judge) is None
 
 
 def test_benchmarks_judge_with_the_verifier_when_it_beats_the_lexical_judge(data: Path, tmp_path: Path):

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # GuardedJudge, JudgeUnavailableError, is_approximate: importable from here (the old heartgrpo.train.judging)
-__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use", "judge_label"]
+__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use", "judge_label", "offline_judge"]
 
 
 def build_judge(settings: JudgeSettings) -> Any:
@@ -89,20 +89,39 @@ def _limit_share(settings: JudgeSettings) -> dict[str, float | None]:
             for name, value in (("requests_per_minute", settings.requests_per_minute), ("tokens_per_minute", settings.tokens_per_minute))}
 
 
-def _verifier_judge(settings: JudgeSettings) -> Any:
-    """The VerifierJudge of ``judge.verifier`` (trained there on first use), or, with
-    ``verifier_fallback: approximate`` and no way to get one, the lexical judge (reason logged)."""
+def offline_judge(settings: JudgeSettings) -> Any | None:
+    """The judge :func:`build_judge` gives for an offline kind, built without training or calling
+    anything (a report names the judge of a finished run): the lexical judge for ``approximate``;
+    for ``verifier``, the verifier file already there, else the lexical judge where the settings fall
+    back to it; None for a judge behind an endpoint, or a verifier not trained and no fallback."""
+    if settings.kind == "approximate":
+        return build_judge(settings)
+    if settings.kind != "verifier" or settings.verifier is None:
+        return None
+    try:
+        return _verifier_judge(settings, train=False)
+    except FileNotFoundError:
+        return None
+
+
+def _verifier_judge(settings: JudgeSettings, train: bool = True) -> Any:
+    """The VerifierJudge of ``judge.verifier`` (trained there on first use unless ``train`` is
+    False), or, with ``verifier_fallback: approximate`` and no way to get one, the lexical judge
+    (reason logged)."""
     from heartgrpo.judge import LexicalJudge
     from heartgrpo.judge.verifier import VerifierJudge
-    from heartgrpo.judge.verifier_run import ensure_verifier
+    from heartgrpo.judge.verifier_run import MODEL_FILE, ensure_verifier
 
     target = Path(settings.verifier)  # type: ignore[arg-type]
     if target.suffix == ".npz":
         path, reason = (target, None) if target.is_file() else (None, f"{target}: no such verifier file")
-        if path is None and target.name == "verifier.npz":
+        if path is None and target.name == MODEL_FILE and train:
             path, reason = ensure_verifier(target.parent, settings.verifier_data)
-    else:
+    elif train:
         path, reason = ensure_verifier(target, settings.verifier_data)
+    else:
+        found = target / MODEL_FILE
+        path, reason = (found, None) if found.is_file() else (None, f"{found}: not trained")
     if path is not None:
         return VerifierJudge.from_file(path)
     if settings.verifier_fallback == "approximate":

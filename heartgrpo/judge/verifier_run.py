@@ -269,9 +269,10 @@ def ensure_verifier(run_dir: str | Path, data_dir: str | Path = DEFAULT_DATA, pr
     try:
         train_verifier([dev], work, progress=progress, answers=answers)
         result = evaluate_verifier(work / MODEL_FILE, ev, work, lexical_thresholds=(), plots=False)
-        for name in ("train.json", "eval.json", "eval.md"):
-            text = (work / name).read_text(encoding="utf-8").replace(str(work / MODEL_FILE), str(path))
-            (run_dir / name).write_text(text, encoding="utf-8")
+        for name in ("train.json", "eval.json"):  # both name the model file: name it where it will be
+            record = json.loads((work / name).read_text(encoding="utf-8"))
+            (run_dir / name).write_text(json.dumps({**record, "model": str(path)}, indent=2) + "\n", encoding="utf-8")
+        os.replace(work / "eval.md", run_dir / "eval.md")
         os.replace(work / MODEL_FILE, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
