@@ -16,6 +16,7 @@ import typer
 from heartgrpo.cli_common import DEFAULT_CONFIG, ConfigOpt, SetOpt, VerboseOpt, _fmt, _load, _run, _setup, _summary  # noqa: F401
 from heartgrpo.cli_data import prep, rubrics_app
 from heartgrpo.cli_verifier import judge_app, verifier_app
+from heartgrpo.cli_reward_model import reward_model_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GRPO with LLM-judged rubric rewards for heart-focused medical QA.")
 app.command()(prep)  # heartgrpo/cli_data.py, with the rubrics group
@@ -123,6 +124,7 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
 
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(judge_app, name="judge")
+app.add_typer(reward_model_app, name="reward-model")
 app.add_typer(rubrics_app, name="rubrics")
 
 

@@ -76,6 +76,7 @@ def eval_(
                 ("ECE", _fmt(v["calibration"]["ece"])),
                 ("answer score Pearson / Spearman", f"{_fmt(v['answers']['pearson'])} / {_fmt(v['answers']['spearman'])}")]
         rows += [(f"lexical judge {t} kappa", _fmt(a["all"]["kappa"])) for t, a in r["lexical"].items()]
+        rows += [(f"pairwise agreement, {name}", _pair(p)) for name, p in r.get("ranking", {}).items()]
         rows += [("ms per GRPO step (6 answers)", f"{r['latency_ms_per_grpo_step']:.1f}"), ("report", out / "eval.md")]
         _summary("verifier eval (held-out eval split)", rows)
 
@@ -84,7 +85,7 @@ def eval_(
 
 @judge_app.command("validate")
 def validate(
-    kind: str = typer.Option("verifier", "--kind", help="openai, verifier or approximate (the lexical judge)"),
+    kind: str = typer.Option("verifier", "--kind", help="openai, verifier, reward_model or approximate (the lexical judge)"),
     graded: Path = typer.Option(DEFAULT_DATA / "graded_eval.jsonl.gz", "--graded", help="graded answers (graded_*.jsonl.gz format)"),
     conversations: Path = ConvOpt,
     n: int = typer.Option(50, "--n", help="answers to sample (0 = all)"),
@@ -96,6 +97,7 @@ def validate(
     concurrency: int = typer.Option(16, "--concurrency"),
     cache: Path = typer.Option(Path("runs/judge-validate/judge.sqlite"), "--cache", help="openai: verdict cache (a rerun sends no request)"),
     verifier: Path = typer.Option(Path("runs/verifier/verifier.npz"), "--verifier", help="verifier: the model file"),
+    reward_model: Path = typer.Option(Path("runs/reward-model"), "--reward-model", help="reward_model: the run directory"),
     threshold: float = typer.Option(0.5, "--threshold", help="approximate: word-overlap threshold"),
     out: Path = typer.Option(None, "--out", "-o", help="where validate.json / validate.md go (default runs/judge-validate/KIND, "
                              "so two judges' reports stand side by side)"),
@@ -109,7 +111,7 @@ def validate(
         from heartgrpo.eval.judge_check import validate_on_graded, write_validation
         from heartgrpo.judge.factory import close_judge
 
-        judge = _judge(kind, model, base_url, api_key_env, mode, concurrency, cache, verifier, threshold)
+        judge = _judge(kind, model, base_url, api_key_env, mode, concurrency, cache, verifier, threshold, reward_model)
         try:
             r = validate_on_graded(judge, graded, conversations=conversations, n=n or None, seed=seed,
                                    concurrency=concurrency, progress=True)
@@ -123,6 +125,7 @@ def validate(
                 ("answer score Pearson / Spearman", f"{_fmt(a['answers']['pearson'])} / {_fmt(a['answers']['spearman'])}"),
                 ("mean score judge - grader", _fmt(a["answers"]["mean_score_difference"])),
                 ("judge failures", a["judge_failures"])]
+        rows += [(f"pairwise agreement, {name}", _pair(p)) for name, p in r["ranking"].items()]
         if r["stats"]:
             rows.append(("requests sent / cache hits", f"{r['stats'].get('requests', 0)} / {r['stats'].get('cache_hits', 0)}"))
         rows.append(("report", paths["md"]))
@@ -131,8 +134,13 @@ def validate(
     _run(go)
 
 
+def _pair(p: dict) -> str:
+    """``0.648 [0.637, 0.659] (7663 pairs)``: a pairwise agreement with its CI."""
+    return f"{_fmt(p['agreement'])} [{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}] ({p['n_pairs']} pairs)"
+
+
 def _judge(kind: str, model: str | None, base_url: str | None, api_key_env: str, mode: str, concurrency: int,
-           cache: Path, verifier: Path, threshold: float):
+           cache: Path, verifier: Path, threshold: float, reward_model: Path | None = None):
     from heartgrpo.config import ConfigError
 
     if kind == "openai":
@@ -148,8 +156,12 @@ def _judge(kind: str, model: str | None, base_url: str | None, api_key_env: str,
         if not verifier.is_file():
             raise FileNotFoundError(f"{verifier}: no verifier; run `heartgrpo verifier train` first")
         return VerifierJudge.from_file(verifier)
+    if kind == "reward_model":
+        from heartgrpo.judge.reward_model.judge import RewardModelJudge
+
+        return RewardModelJudge.from_dir(reward_model or Path("runs/reward-model"))
     if kind == "approximate":
         from heartgrpo.judge import LexicalJudge
 
         return LexicalJudge(threshold=threshold)
-    raise ConfigError(f"--kind must be openai, verifier or approximate, got {kind!r}")
+    raise ConfigError(f"--kind must be openai, verifier, reward_model or approximate, got {kind!r}")

@@ -38,7 +38,9 @@ class JudgeSettings(EndpointSettings):
     trained from ``verifier_data`` on first use); ``distilled``: the verifier where its confidence
     ``max(p, 1 - p)`` is at least ``distilled_threshold``, the ``openai`` judge for the rest.
     ``verifier_fallback: approximate`` uses the lexical judge, with a printed reason, when the
-    verifier can be neither read nor trained (no graded data).
+    verifier can be neither read nor trained (no graded data). ``reward_model``: the local reward
+    model of ``heartgrpo reward-model train`` read from the run directory ``reward_model``
+    (APPROXIMATE; its ``rate`` feeds ``rar_implicit``, its verdicts are its verifier's).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -46,7 +48,7 @@ class JudgeSettings(EndpointSettings):
     # model, base_url (one URL or a list of replicas), api_key_env, cache, timeout, max_retries,
     # requests_per_minute / tokens_per_minute (for the whole run: shared out over judge workers and
     # accelerate ranks), replica_retry_after: from EndpointSettings
-    kind: Literal["openai", "approximate", "recorded", "verifier", "distilled"] = "openai"
+    kind: Literal["openai", "approximate", "recorded", "verifier", "distilled", "reward_model"] = "openai"
     mode: Literal["per_criterion", "batched"] = "per_criterion"
     temperature: float = Field(0.1, ge=0)
     max_concurrency: int = Field(32, gt=0)
@@ -62,6 +64,8 @@ class JudgeSettings(EndpointSettings):
     verifier_data: Path = Path("../shared/data/healthbench")
     verifier_fallback: Literal["error", "approximate"] = "error"
     distilled_threshold: float = Field(0.9, ge=0.5, le=1)
+    #: the run directory of `heartgrpo reward-model train` (reward_model.npz and its verifier.npz)
+    reward_model: Path | None = None
 
     @model_validator(mode="after")
     def _needs(self) -> JudgeSettings:
@@ -71,6 +75,8 @@ class JudgeSettings(EndpointSettings):
             raise ValueError("judge.kind 'recorded' needs judge.recording (a JSONL file)")
         if self.kind in ("verifier", "distilled") and self.verifier is None:
             raise ValueError(f"judge.kind {self.kind!r} needs judge.verifier (a verifier .npz file or a run directory)")
+        if self.kind == "reward_model" and self.reward_model is None:
+            raise ValueError("judge.kind 'reward_model' needs judge.reward_model (a `heartgrpo reward-model train` run directory)")
         if self.kind == "distilled" and not self.model:
             raise ValueError("judge.kind 'distilled' needs judge.model (the LLM judge for uncertain criteria)")
         return self

@@ -8,6 +8,8 @@ report:
   polarity (positive criteria / pitfalls with negative points);
 * calibration, when the judge gives probabilities: a reliability table over ``bins`` equal-width
   bins and the expected calibration error ``ECE = sum_b n_b / n * |mean(p)_b - rate(met)_b|``;
+* ranking within a conversation (what GRPO uses): :func:`pairwise_agreement`, the share of
+  pairs of answers to the same conversation that a scorer orders as the reference does;
 * answer level: the HealthBench score of each answer (:func:`heartgrpo.eval.metrics.example_score`)
   under both sets of verdicts, their Pearson and Spearman correlation and the difference of the
   means (judge minus reference).
@@ -24,7 +26,7 @@ from typing import Any
 
 from heartgrpo.eval.metrics import example_score
 
-__all__ = ["answer_agreement", "cohen_kappa", "full_agreement", "reliability", "verdict_agreement"]
+__all__ = ["answer_agreement", "cohen_kappa", "full_agreement", "pairwise_agreement", "ranking_agreement", "reliability", "verdict_agreement"]
 
 
 def cohen_kappa(pred: Sequence[bool], truth: Sequence[bool]) -> float | None:
@@ -179,3 +181,78 @@ def full_agreement(
     if probs is not None:
         out["calibration"] = reliability(flat_p, flat_t, bins)
     return out
+
+
+def _group_pairs(groups: Sequence[Any], scores: Sequence[float], reference: Sequence[float]) -> dict[Any, tuple[float, int]]:
+    """Per group: (agreeing pairs, ties counting half; pairs whose reference scores differ)."""
+    members: dict[Any, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    out: dict[Any, tuple[float, int]] = {}
+    for g, idx in members.items():
+        agree, n = 0.0, 0
+        for a in range(len(idx)):
+            for b in range(a + 1, len(idx)):
+                i, j = idx[a], idx[b]
+                dr = reference[i] - reference[j]
+                if dr == 0:
+                    continue
+                ds = scores[i] - scores[j]
+                n += 1
+                agree += 0.5 if ds == 0 else float((ds > 0) == (dr > 0))
+        out[g] = (agree, n)
+    return out
+
+
+def pairwise_agreement(groups: Sequence[Any], scores: Sequence[float | None], reference: Sequence[float], *,
+                       n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """Within-group pairwise agreement of ``scores`` with ``reference``, with a bootstrap CI over groups.
+
+    Over every pair (i, j) of items of the same group (a conversation) whose reference scores
+    differ: ``agreement = sum(1[sign(s_i - s_j) = sign(r_i - r_j)] + 0.5 * 1[s_i = s_j]) / pairs``
+    (ties of the scorer count half, so a constant scorer gets 0.5). Items whose score is None
+    (a judge failure) are left out. The CI is the percentile interval of the same ratio over
+    ``n_boot`` resamples of the groups with replacement (seeded). Returns ``{"agreement",
+    "ci_low", "ci_high", "n_pairs", "n_groups", "level"}`` (``agreement`` None without a pair).
+
+    >>> r = pairwise_agreement(["a", "a", "a", "b", "b"], [3, 2, 2, 1, 0], [3, 2, 1, 0, 1], n_boot=50)
+    >>> r["agreement"], r["n_pairs"], r["n_groups"]
+    (0.625, 4, 2)
+    """
+    if not len(groups) == len(scores) == len(reference):
+        raise ValueError(f"length mismatch: {len(groups)} groups, {len(scores)} scores, {len(reference)} reference scores")
+    keep = [i for i, s in enumerate(scores) if s is not None]
+    per = _group_pairs([groups[i] for i in keep], [float(scores[i]) for i in keep], [float(reference[i]) for i in keep])  # type: ignore[arg-type]
+    cells = [v for v in per.values() if v[1] > 0]
+    n_pairs = sum(n for _, n in cells)
+    out: dict[str, Any] = {"agreement": None, "ci_low": None, "ci_high": None, "n_pairs": n_pairs,
+                           "n_groups": len(cells), "level": level}
+    if not n_pairs:
+        return out
+    out["agreement"] = sum(a for a, _ in cells) / n_pairs
+    import random
+
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(n_boot):
+        draw = [cells[rng.randrange(len(cells))] for _ in cells]
+        n = sum(d[1] for d in draw)
+        stats.append(sum(d[0] for d in draw) / n)
+    stats.sort()
+    if stats:
+        lo_k = int(math.floor((1 - level) / 2 * (n_boot - 1)))
+        hi_k = int(math.ceil((1 + level) / 2 * (n_boot - 1)))
+        out["ci_low"], out["ci_high"] = stats[lo_k], stats[hi_k]
+    return out
+
+
+def ranking_agreement(groups: Sequence[Any], reference: Sequence[float], scorers: dict[str, Sequence[float | None]],
+                      **options: Any) -> dict[str, dict[str, Any]]:
+    """:func:`pairwise_agreement` of each named scorer (e.g. the judge and the length baseline)
+    against the same reference; ``options`` go to it.
+
+    >>> r = ranking_agreement(["a", "a"], [1.0, 0.0], {"judge": [2, 1], "length": [1, 2]}, n_boot=10)
+    >>> r["judge"]["agreement"], r["length"]["agreement"]
+    (1.0, 0.0)
+    """
+    return {name: pairwise_agreement(groups, s, reference, **options) for name, s in scorers.items()}

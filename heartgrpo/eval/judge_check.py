@@ -5,7 +5,9 @@ file (``graded_eval.jsonl.gz`` format, joined with its conversations: see
 :mod:`heartgrpo.judge.verifier_data`), grades a seeded sample of ``n`` answers with it and
 reports, against the grader's verdicts: Cohen's kappa, accuracy, F1 of "met" overall and per
 polarity, the per-answer HealthBench score's Pearson / Spearman correlation and the difference
-in mean score (:mod:`heartgrpo.eval.agreement`). With a verdict cache on the judge
+in mean score (:mod:`heartgrpo.eval.agreement`), and the within-conversation pairwise ranking
+agreement (ties half, bootstrap CI over conversations) of the judge's verdict score, of its
+``rate`` for a local (approximate) judge, and of answer length as the baseline. With a verdict cache on the judge
 (``OpenAIJudge(cache=...)``) a rerun sends no request.
 
     >>> result = validate_on_graded(LexicalJudge(), "graded_eval.jsonl.gz", n=50)   # doctest: +SKIP
@@ -23,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.asyncs import run_sync
-from heartgrpo.eval.agreement import full_agreement
+from heartgrpo.eval.agreement import full_agreement, ranking_agreement
+from heartgrpo.eval.metrics import example_score
 from heartgrpo.judge.verifier_data import Example, by_answer, load_graded
 
-__all__ = ["sample_answers", "validate_markdown", "validate_on_graded"]
+__all__ = ["ranking_on_answers", "sample_answers", "validate_markdown", "validate_on_graded"]
 
 
 def sample_answers(examples: Sequence[Example], n: int | None, seed: int = 0) -> list[list[Example]]:
@@ -83,6 +86,7 @@ def validate_on_graded(judge: Any, graded: str | Path, *, conversations: str | P
     if callable(probs_of):
         probs = [probs_of(g[0].conversation, g[0].response, [{"criterion": e.criterion, "points": e.points} for e in g]) for g in answers]
     stats = getattr(judge, "stats", None)
+    ranking = ranking_on_answers(answers, verdicts, judge if getattr(judge, "approximate", False) else None)
     return {
         "judge": judge_info(judge),
         "graded": str(graded),
@@ -90,8 +94,37 @@ def validate_on_graded(judge: Any, graded: str | Path, *, conversations: str | P
         "n_verdicts": sum(len(g) for g in answers),
         "seed": seed,
         "agreement": full_agreement(rows, probs),
+        "ranking": ranking,
         "stats": stats.snapshot() if hasattr(stats, "snapshot") else None,
     }
+
+
+def ranking_on_answers(answers: Sequence[Sequence[Example]], verdicts: Sequence[Sequence[bool | None]],
+                       rater: Any = None) -> dict[str, dict[str, Any]]:
+    """Pairwise agreement within conversations with the grader's HealthBench score, for the
+    judge's verdict score (``judge_score``), ``rater.rate`` when given (``judge_rate``) and the
+    answer's length in characters (``length``, the baseline every judge must beat)."""
+    groups = [g[0].group for g in answers]
+    reference = [example_score([e.points for e in g], [e.met for e in g]) for g in answers]
+    keep = [i for i, r in enumerate(reference) if r is not None]
+    scorers: dict[str, list[float | None]] = {
+        "judge_score": [None if any(v is None for v in verdicts[i]) else example_score([e.points for e in answers[i]], verdicts[i])
+                        for i in keep],
+        "length": [float(len(answers[i][0].response)) for i in keep],
+    }
+    if rater is not None:
+        async def rates() -> list[float | None]:
+            out = []
+            for i in keep:
+                g = answers[i]
+                try:
+                    out.append(await rater.rate(g[0].conversation, g[0].response, [{"criterion": e.criterion, "points": e.points} for e in g]))
+                except Exception:  # noqa: BLE001 - a failed rating is left out
+                    out.append(None)
+            return out
+
+        scorers["judge_rate"] = run_sync(rates())
+    return ranking_agreement([groups[i] for i in keep], [reference[i] for i in keep], scorers)  # type: ignore[arg-type]
 
 
 def validate_markdown(result: dict[str, Any]) -> str:
@@ -117,6 +150,11 @@ def validate_markdown(result: dict[str, Any]) -> str:
               f"difference {f(ans['mean_score_difference'])} over {ans['n_answers']} answers."]
     if "calibration" in a:
         lines.append(f"Calibration of the judge's p(met): ECE {f(a['calibration']['ece'])}.")
+    if result.get("ranking"):
+        lines += ["", "Within-conversation pairwise agreement with the grader's score (ties half; pairs whose grader scores differ; "
+                  "95% bootstrap CI over conversations):", "", "| scorer | agreement | CI | pairs | conversations |", "|---|---|---|---|---|"]
+        for name, r in result["ranking"].items():
+            lines.append(f"| {name} | {f(r['agreement'])} | [{f(r['ci_low'])}, {f(r['ci_high'])}] | {r['n_pairs']} | {r['n_groups']} |")
     return "\n".join(lines) + "\n"
 
 

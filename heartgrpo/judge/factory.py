@@ -54,6 +54,10 @@ def build_judge(settings: JudgeSettings) -> Any:
         return LexicalJudge(threshold=settings.approximate_threshold)
     if settings.kind == "recorded":
         return RecordedJudge(settings.recording)
+    if settings.kind == "reward_model":
+        from heartgrpo.judge.reward_model.judge import RewardModelJudge
+
+        return RewardModelJudge.from_dir(settings.reward_model)  # type: ignore[arg-type]
     if settings.kind in ("verifier", "distilled"):
         verifier = _verifier_judge(settings)
         if settings.kind == "verifier" or not hasattr(verifier, "verifier"):
@@ -96,6 +100,11 @@ def offline_judge(settings: JudgeSettings) -> Any | None:
     back to it; None for a judge behind an endpoint, or a verifier not trained and no fallback."""
     if settings.kind == "approximate":
         return build_judge(settings)
+    if settings.kind == "reward_model":
+        try:
+            return build_judge(settings)
+        except FileNotFoundError:
+            return None
     if settings.kind != "verifier" or settings.verifier is None:
         return None
     try:

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from heartgrpo.eval.agreement import full_agreement
+from heartgrpo.eval.agreement import full_agreement, ranking_agreement
+from heartgrpo.eval.metrics import example_score
 from heartgrpo.judge.distilled import confident, distillation_curve
 from heartgrpo.judge.verifier import DEFAULT_C, DEFAULT_THRESHOLD, Verifier
 from heartgrpo.judge.verifier_data import Example, by_answer, load_graded, load_sources
@@ -38,7 +39,7 @@ from heartgrpo.judge.verifier_data import Example, by_answer, load_graded, load_
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_DATA", "QUICK_ANSWERS", "THRESHOLDS", "ensure_verifier", "evaluate_verifier", "subsample_answers",
-           "train_verifier"]
+           "train_verifier", "verifier_ranking"]
 
 DEFAULT_DATA = Path("../shared/data/healthbench")
 MODEL_FILE = "verifier.npz"
@@ -139,6 +140,7 @@ def evaluate_verifier(model_path: str | Path, graded: str | Path, out_dir: str |
     for t in DISTILLED_ROWS:  # the whole set of figures for a few thresholds (grader as the LLM stand-in)
         combined = [bool(p >= model.threshold) if confident(float(p), t) else m for p, m in zip(probs, truth)]
         result["distilled_full"][f"{t:g}"] = full_agreement(_per_answer(examples, combined)[0])
+    result["ranking"] = verifier_ranking(examples, list(probs), pred)
     for t in lexical_thresholds:
         lex = _lexical_verdicts(examples, t)
         result["lexical"][f"{t:g}"] = full_agreement(_per_answer(examples, lex)[0])
@@ -149,6 +151,24 @@ def evaluate_verifier(model_path: str | Path, graded: str | Path, out_dir: str |
     model.info["eval"] = {"graded": Path(graded).name, **{k: result["verifier"]["all"][k] for k in ("kappa", "accuracy", "f1_met", "n")}}
     model.save(model_path)
     return result
+
+
+def verifier_ranking(examples: Sequence[Example], probs: Sequence[float], pred: Sequence[bool]) -> dict[str, dict[str, Any]]:
+    """Within-conversation pairwise agreement with the grader's score (:func:`ranking_agreement`)
+    of the verifier's verdict score, its expected score (what ``rate`` orders by) and answer length."""
+    groups = by_answer(examples)
+    pts = [[examples[i].points for i in g] for g in groups]
+    ref = [example_score(p, [examples[i].met for i in g]) for p, g in zip(pts, groups)]
+    keep = [k for k, r in enumerate(ref) if r is not None]
+
+    def expected(k: int) -> float:
+        pos = sum(p for p in pts[k] if p > 0)
+        return sum(p * probs[i] for p, i in zip(pts[k], groups[k])) / pos
+
+    scorers = {"verifier_verdict_score": [example_score(pts[k], [pred[i] for i in groups[k]]) for k in keep],
+               "verifier_expected_score": [expected(k) for k in keep],
+               "length": [float(len(examples[groups[k][0]].response)) for k in keep]}
+    return ranking_agreement([examples[groups[k][0]].group for k in keep], [ref[k] for k in keep], scorers)  # type: ignore[arg-type]
 
 
 def grpo_step_latency(model: Verifier, examples: Sequence[Example], answers: int = 6, repeats: int = 5) -> float:
@@ -209,6 +229,12 @@ def eval_markdown(result: dict[str, Any]) -> str:
         "\\* " + result["distilled_note"],
         f"Latency: {result['latency_ms_per_grpo_step']:.1f} ms per GRPO step (6 answers x one rubric), "
         f"median of 5. Features and predictions for the whole file: {result['seconds_features_and_predict']} s.",
+        "## Ranking within a conversation (what GRPO uses)",
+        "Pairwise agreement with the grader's HealthBench score over pairs of answers to the same conversation whose "
+        "grader scores differ (ties half), 95% bootstrap CI over conversations:",
+        _md(["scorer", "agreement", "CI", "pairs", "conversations"],
+            [[n, f"{r['agreement']:.3f}", f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", r["n_pairs"], r["n_groups"]]
+             for n, r in result.get("ranking", {}).items() if r["agreement"] is not None]),
         "## DistilledJudge: requests saved against agreement",
         result["distilled_note"],
         _md(*distilled_table(result)),
