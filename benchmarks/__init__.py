@@ -74,6 +74,7 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("learning_curve", "CPU learning curve (small proxy)", timeout_s=660),
     Benchmark("reward_signal", "Reward-signal study", timeout_s=240),
     Benchmark("verifier", "Local verifier vs the GPT-4.1 grader (eval split)", timeout_s=900),
+    Benchmark("reward_model", "Reward model: within-conversation ranking vs the GPT-4.1 grader (eval split)", timeout_s=1800),
     Benchmark("strategy_race", "Strategy race: six reward strategies in real GRPO on an exact rubric task",
               timeout_s=2400, default=False),
 )

@@ -4,8 +4,8 @@ grader's verdicts, the overall and per-dimension reference scores, and the verif
 The verifier's probabilities of the training answers are cross-fitted (:func:`crossfit_probs`):
 each conversation's answers are scored by a verifier trained on the other folds' conversations,
 so the reward model learns from probabilities as noisy as the ones it will meet on unseen
-conversations. Every probability is computed on the canonical answer
-(:func:`.features.canonical_answer`).
+conversations. Every probability is computed on the answer without repeats and filler
+(:func:`.features.relevant_answer`).
 
     >>> a = Answers.from_examples([Example([], "r", "Recommends rest", 2.0, True, "g", "a1")])
     >>> a.reference(), a.groups
@@ -23,7 +23,7 @@ import numpy as np
 
 from heartgrpo.eval.metrics import example_score
 from heartgrpo.judge.reward_model.dimensions import DIMENSIONS, dimension_of, dimension_score
-from heartgrpo.judge.reward_model.features import answer_features, canonical_answer
+from heartgrpo.judge.reward_model.features import answer_features, relevant_answer
 from heartgrpo.judge.verifier_data import Example, by_answer
 
 __all__ = ["Answers", "crossfit_probs", "feature_matrix", "verifier_probs"]
@@ -65,7 +65,7 @@ class Answers:
 def _canonical(answers: Answers) -> list[Example]:
     flat = []
     for g in answers.examples:
-        text = canonical_answer(g[0].response)
+        text = relevant_answer(g[0].response, g[0].conversation, [{"criterion": e.criterion, "points": e.points} for e in g])
         flat.extend(replace(e, response=text) for e in g)
     return flat
 
@@ -80,22 +80,37 @@ def verifier_probs(verifier: Any, answers: Answers) -> list[np.ndarray]:
     return out
 
 
-def crossfit_probs(answers: Answers, folds: int = 4, seed: int = 0, **fit_options: Any) -> list[np.ndarray]:
-    """Out-of-fold p(met): conversations split in ``folds`` (seeded); each fold's answers scored by a
-    :class:`heartgrpo.judge.verifier.Verifier` fitted on the others (``fit_options`` go to its fit)."""
-    from heartgrpo.judge.verifier import Verifier
+def crossfit_probs(answers: Answers, folds: int = 4, seed: int = 0, c: float | None = None, hash_bits: int = 20,
+                   features: int = 2, progress: bool = False) -> list[np.ndarray]:
+    """Out-of-fold p(met): conversations split in ``folds`` (seeded); each fold's answers scored by
+    the verifier's logistic regression fitted on the other folds (settings of
+    :meth:`heartgrpo.judge.verifier.Verifier.fit`). The hashed features are computed once, with the
+    IDF table of all the answers' texts (no labels), and only the regression is refitted per fold."""
+    from sklearn.linear_model import LogisticRegression
 
+    from heartgrpo.judge.verifier import DEFAULT_C, Verifier
+    from heartgrpo.judge.verifier_crosses import negation_flip
+    from heartgrpo.judge.verifier_features import build_idf
+
+    flat = _canonical(answers)
+    owner = np.array([k for k, g in enumerate(answers.examples) for _ in g])
+    idf = build_idf({id(e.response): e.response for e in flat}.values())
+    model = Verifier(np.zeros(2**hash_bits, dtype=np.float32), 0.0, idf, hash_bits, features=features)
+    x = model.matrix(flat, progress)
+    flipped = np.array([features >= 2 and negation_flip(e.criterion, e.points)[2] for e in flat], dtype=bool)
+    labels = np.array([e.met for e in flat], dtype=bool) ^ flipped
     convs = sorted(set(answers.groups))
     random.Random(seed).shuffle(convs)
-    fold_of = {c: i % folds for i, c in enumerate(convs)}
-    out: list[np.ndarray | None] = [None] * len(answers.examples)
+    fold_of = {g: i % folds for i, g in enumerate(convs)}
+    row_fold = np.array([fold_of[answers.groups[k]] for k in owner])
+    p = np.zeros(len(flat))
     for f in range(folds):
-        test = [k for k, g in enumerate(answers.groups) if fold_of[g] == f]
-        train = [k for k, g in enumerate(answers.groups) if fold_of[g] != f]
-        model = Verifier.fit([e for k in train for e in answers.examples[k]], **fit_options)
-        for k, p in zip(test, verifier_probs(model, answers.subset(test))):
-            out[k] = p
-    return out  # type: ignore[return-value]
+        tr, te = row_fold != f, row_fold == f
+        lr = LogisticRegression(C=DEFAULT_C if c is None else c, solver="liblinear", max_iter=300, random_state=0)
+        lr.fit(x[tr], labels[tr])
+        q = lr.predict_proba(x[te])[:, 1]
+        p[te] = np.where(flipped[te], 1.0 - q, q)
+    return [p[owner == k] for k in range(len(answers.examples))]
 
 
 def feature_matrix(answers: Answers, probs: Sequence[np.ndarray], threshold: float) -> np.ndarray:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.judge.reward_model.features import answer_features, canonical_answer, criterion_of
+from heartgrpo.judge.reward_model.features import answer_features, criterion_of, relevant_answer
 from heartgrpo.judge.reward_model.model import RewardModel
 from heartgrpo.judge.types import JudgeStats, Verdict, as_messages
 
@@ -69,11 +69,11 @@ class RewardModelJudge:
                 "as far as that agreement goes.")
 
     def probabilities(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list[float]:
-        """The verifier's p(met) per criterion, on the canonical answer."""
+        """The verifier's p(met) per criterion, on the answer without repeats and filler."""
         from heartgrpo.judge.verifier_data import Example
 
         conv = as_messages(prompt)
-        text = canonical_answer(response)
+        text = relevant_answer(response, conv, rubrics)
         asks = [Example(conv, text, c, p, False, "", "") for c, p in map(criterion_of, rubrics)]
         return [float(p) for p in self.verifier.predict_proba(asks)]
 

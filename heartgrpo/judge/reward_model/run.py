@@ -32,7 +32,8 @@ from heartgrpo.judge.reward_model.model import RewardModel
 from heartgrpo.judge.reward_model.train import FitSettings, fit_reward_model
 from heartgrpo.judge.verifier_data import load_graded
 
-__all__ = ["ABLATION_FILE", "MODEL_FILE", "VERIFIER_FILE", "dev_cv", "evaluate_reward_model", "train_reward_model"]
+__all__ = ["ABLATION_FILE", "FEATURES_FILE", "MODEL_FILE", "VERIFIER_FILE", "dev_cv", "eval_markdown", "evaluate_reward_model",
+           "sample_conversations", "targets", "train_reward_model"]
 
 MODEL_FILE = "reward_model.npz"
 ABLATION_FILE = "reward_model_no_gprc.npz"
@@ -40,7 +41,7 @@ VERIFIER_FILE = "verifier.npz"
 FEATURES_FILE = "dev_features.npz"
 
 
-def _sample(answers: Answers, n: int | None, seed: int = 0) -> Answers:
+def sample_conversations(answers: Answers, n: int | None, seed: int = 0) -> Answers:
     """The answers of ``n`` conversations drawn with ``seed`` (all when None)."""
     convs = sorted(set(answers.groups))
     if n is None or n >= len(convs):
@@ -49,7 +50,8 @@ def _sample(answers: Answers, n: int | None, seed: int = 0) -> Answers:
     return answers.subset([k for k, g in enumerate(answers.groups) if g in keep])
 
 
-def _targets(answers: Answers) -> tuple[list[str], list[float], dict[str, list[float | None]], list[int]]:
+def targets(answers: Answers) -> tuple[list[str], list[float], dict[str, list[float | None]], list[int]]:
+    """``(groups, overall scores, per-dimension scores, kept indices)`` of the answers the grader scored."""
     ref = answers.reference()
     keep = [k for k, r in enumerate(ref) if r is not None]
     dims = answers.dimension_references()
@@ -82,19 +84,24 @@ def train_reward_model(graded: str | Path, out_dir: str | Path, *, conversations
                        settings: FitSettings = FitSettings(), folds: int = 4, conversations_limit: int | None = None,
                        reuse: bool = False, cv: bool = True, verifier_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the verifier underneath and the reward model (and its GPRC-off ablation) on ``graded``
-    (the dev split); ``conversations_limit`` trains on that many conversations (the tiny test fit)."""
+    (the dev split); ``conversations_limit`` trains on that many conversations (the tiny test fit);
+    ``reuse`` keeps the verifier and the cross-fitted features of an earlier run in ``out_dir`` (the
+    same data: only the reward model's fit is redone)."""
     from heartgrpo.judge.verifier import Verifier
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     vopts = {"progress": False, **(verifier_options or {})}
     t0 = time.perf_counter()
-    answers = _sample(Answers.from_examples(load_graded(graded, conversations)), conversations_limit)
-    groups, ref, dim_refs, keep = _targets(answers)
+    answers = sample_conversations(Answers.from_examples(load_graded(graded, conversations)), conversations_limit)
+    groups, ref, dim_refs, keep = targets(answers)
     answers = answers.subset(keep)
     cache = out / FEATURES_FILE
-    verifier = Verifier.fit([e for g in answers.examples for e in g], **vopts)
-    verifier.save(out / VERIFIER_FILE)
+    if reuse and (out / VERIFIER_FILE).is_file() and cache.is_file():
+        verifier = Verifier.load(out / VERIFIER_FILE)
+    else:
+        verifier = Verifier.fit([e for g in answers.examples for e in g], **vopts)
+        verifier.save(out / VERIFIER_FILE)
     t_ver = time.perf_counter() - t0
     if reuse and cache.is_file():
         with np.load(cache, allow_pickle=False) as data:
@@ -147,7 +154,7 @@ def evaluate_reward_model(run_dir: str | Path, graded: str | Path, *, conversati
     model, ablation = RewardModel.load(run / MODEL_FILE), RewardModel.load(run / ABLATION_FILE)
     verifier = Verifier.load(run / VERIFIER_FILE)
     answers = Answers.from_examples(load_graded(graded, conversations))
-    groups, ref, dim_refs, keep = _targets(answers)
+    groups, ref, dim_refs, keep = targets(answers)
     answers = answers.subset(keep)
     probs = verifier_probs(verifier, answers)
     x = feature_matrix(answers, probs, verifier.threshold)

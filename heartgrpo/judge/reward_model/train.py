@@ -41,7 +41,7 @@ class FitSettings:
     hidden: int = 16
     epochs: int = 300
     lr: float = 0.02
-    l2: float = 1e-3
+    l2: float = 1e-2
     dim_weight: float = 0.3
     gprc_weight: float = 1.0
     margin: float = 0.05
@@ -99,7 +99,7 @@ def _fit(x: np.ndarray, groups: Sequence[Any], ref: Sequence[float], dim_refs: M
         loss.backward()
         opt.step()
         if epoch == 0 or epoch == settings.epochs - 1:
-            history.append({"epoch": epoch, "loss": float(loss), "bt": float(loss_bt), "dim": float(loss_dim), "gprc": float(loss_gprc)})
+            history.append({"epoch": epoch, **{k: float(v.detach()) for k, v in (("loss", loss), ("bt", loss_bt), ("dim", loss_dim), ("gprc", loss_gprc))}})
     model.w, model.b = w.detach().double().numpy(), b.detach().double().numpy()
     model.v, model.c = v.detach().double().numpy(), c.detach().double().numpy()
     model.info = {"settings": asdict(settings), "trained_on": {"answers": int(x.shape[0]), "conversations": len(set(groups)),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.judge.reward_model.dimensions import DIMENSIONS
-from heartgrpo.judge.reward_model.features import canonical_answer
+from heartgrpo.judge.reward_model.features import relevant_answer
 from heartgrpo.judge.reward_model.losses import bt_loss, gprc_loss
 from heartgrpo.judge.reward_model.pairs import ordered_pairs, ordered_triples
 
@@ -35,10 +35,11 @@ HEAD_FILE = "head.safetensors"
 
 
 def render(conversation: Sequence[dict], answer: str, rubric: Sequence[tuple[str, float]]) -> str:
-    """The text the LM reads: the conversation, the rubric (points and criterion), then the canonical answer."""
+    """The text the LM reads: the conversation, the rubric (points and criterion), then the answer without repeats and filler (:func:`.features.relevant_answer`)."""
     conv = "\n".join(f"{m['role']}: {m['content']}" for m in conversation)
     rub = "\n".join(f"[{p:+g}] {c}" for c, p in rubric)
-    return f"Conversation:\n{conv}\n\nRubric:\n{rub}\n\nAnswer:\n{canonical_answer(answer)}"
+    text = relevant_answer(answer, list(conversation), [{"criterion": c, "points": p} for c, p in rubric])
+    return f"Conversation:\n{conv}\n\nRubric:\n{rub}\n\nAnswer:\n{text}"
 
 
 def build_head(hidden_size: int, rep: int = 64, heads: int = 1 + len(DIMENSIONS)) -> Any:
@@ -85,13 +86,13 @@ def train_transformer_head(graded: str | Path, out_dir: str | Path, base_model: 
 
     from heartgrpo.judge.reward_model.data import Answers
     from heartgrpo.judge.reward_model.pairs import members
-    from heartgrpo.judge.reward_model.run import _sample, _targets
+    from heartgrpo.judge.reward_model.run import sample_conversations, targets
     from heartgrpo.judge.verifier_data import load_graded
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    answers = _sample(Answers.from_examples(load_graded(graded, conversations)), conversations_limit)
-    groups, ref, dim_refs, keep = _targets(answers)
+    answers = sample_conversations(Answers.from_examples(load_graded(graded, conversations)), conversations_limit)
+    groups, ref, dim_refs, keep = targets(answers)
     answers = answers.subset(keep)
     texts = [render(g[0].conversation, g[0].response, [(e.criterion, e.points) for e in g]) for g in answers.examples]
     tok = AutoTokenizer.from_pretrained(str(base_model))
