@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from heartgrpo.answer_format import REASONING_END, REASONING_START, THINK_END, THINK_START
-from heartgrpo.asyncs import run_sync
-from heartgrpo.data.llm import ChatClient, SqliteCache
-from heartgrpo.data.records import user_text
+from heartgrpo.io.asyncs import run_sync
+from heartgrpo.io.chat import ChatClient, SqliteCache
+from heartgrpo.records import user_text
 
 __all__ = ["PROMPT_VERSION", "ReasoningAugmenter", "parse_reasoning"]
 
