@@ -41,13 +41,13 @@ def _sweep(run_dir: Path, dev: Path) -> list[list[str]]:
     from heartgrpo.judge.reward_model.data import Answers
     from heartgrpo.judge.reward_model.run import FEATURES_FILE, targets, dev_cv
     from heartgrpo.judge.reward_model.train import FitSettings
-    from heartgrpo.judge.verifier_data import load_graded
+    from heartgrpo.judge.verifier.examples import load_graded
 
     answers = Answers.from_examples(load_graded(dev))
     groups, ref, dim_refs, keep = targets(answers)
     with np.load(run_dir / FEATURES_FILE, allow_pickle=False) as data:
         x = np.array(data["x"])
-    from heartgrpo.eval.agreement import pairwise_agreement
+    from heartgrpo.judge.agreement import pairwise_agreement
     from heartgrpo.judge.reward_model.features import FEATURE_NAMES
 
     base = [["verifier expected score (cross-fitted)", *_fmt(pairwise_agreement(groups, list(x[:, FEATURE_NAMES.index("expected_score")]), ref))],
@@ -74,7 +74,7 @@ def _adversary(run_dir: Path, ev: Path, n: int = 300) -> list[list[str]]:
     from heartgrpo.judge.reward_model.data import Answers
     from heartgrpo.judge.reward_model.features import FEATURE_NAMES, answer_features, sentences
     from heartgrpo.judge.reward_model.judge import RewardModelJudge
-    from heartgrpo.judge.verifier_data import load_graded
+    from heartgrpo.judge.verifier.examples import load_graded
 
     judge = RewardModelJudge.from_dir(run_dir)
     picked = random.Random(0).sample(Answers.from_examples(load_graded(ev)).examples, n)

@@ -1,10 +1,10 @@
-"""Within-conversation pairwise agreement (heartgrpo.eval.agreement.pairwise_agreement) on hand-made data."""
+"""Within-conversation pairwise agreement (heartgrpo.judge.agreement.pairwise_agreement) on hand-made data."""
 
 from __future__ import annotations
 
 import pytest
 
-from heartgrpo.eval.agreement import pairwise_agreement, ranking_agreement
+from heartgrpo.judge.agreement import pairwise_agreement, ranking_agreement
 
 
 def test_perfect_reversed_and_constant_scorers():

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from heartgrpo.eval.agreement import pairwise_agreement  # noqa: E402
+from heartgrpo.judge.agreement import pairwise_agreement  # noqa: E402
 from heartgrpo.judge.reward_model.features import FEATURE_NAMES, answer_features, canonical_answer  # noqa: E402
 from heartgrpo.judge.reward_model.losses import bt_loss, gprc_loss, projection  # noqa: E402
 from heartgrpo.judge.reward_model.model import RewardModel  # noqa: E402

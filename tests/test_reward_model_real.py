@@ -20,7 +20,7 @@ from heartgrpo.judge.reward_model.features import relevant_answer, sentences  # 
 from heartgrpo.judge.reward_model.judge import RewardModelJudge  # noqa: E402
 from heartgrpo.judge.reward_model.run import train_reward_model  # noqa: E402
 from heartgrpo.judge.reward_model.train import FitSettings  # noqa: E402
-from heartgrpo.judge.verifier_data import load_graded  # noqa: E402
+from heartgrpo.judge.verifier.examples import load_graded  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "healthbench"
 pytestmark = pytest.mark.skipif(not (SHARED / "graded_eval.jsonl.gz").is_file(), reason="../shared/data/healthbench is absent")

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 from verifier_fixtures import write_data
 
-from heartgrpo.cli import app
-from heartgrpo.config import JudgeSettings
+from heartgrpo.cli.app import app
+from heartgrpo.config.judge import JudgeSettings
 from heartgrpo.eval.judge_check import validate_on_graded
 from heartgrpo.judge.factory import build_judge, offline_judge
 from heartgrpo.judge.reward_model.judge import RewardModelJudge
@@ -81,7 +81,7 @@ def test_transformer_head_trains_two_steps_on_a_tiny_qwen3(data: Path, tmp_path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from heartgrpo.judge.reward_model.transformer import build_head, render, score_texts, train_transformer_head
-    from heartgrpo.train.tiny import build_tiny_qwen3
+    from heartgrpo.model.tiny import build_tiny_qwen3
 
     base = build_tiny_qwen3(tmp_path / "tiny")
     info = train_transformer_head(data / "graded_dev.jsonl.gz", tmp_path / "head", base, device="cpu", max_steps=2,

@@ -2,10 +2,10 @@
 
 Takes any judge (an OpenAI-compatible endpoint, the verifier, the lexical judge) and a graded
 file (``graded_eval.jsonl.gz`` format, joined with its conversations: see
-:mod:`heartgrpo.judge.verifier_data`), grades a seeded sample of ``n`` answers with it and
+:mod:`heartgrpo.judge.verifier.examples`), grades a seeded sample of ``n`` answers with it and
 reports, against the grader's verdicts: Cohen's kappa, accuracy, F1 of "met" overall and per
 polarity, the per-answer HealthBench score's Pearson / Spearman correlation and the difference
-in mean score (:mod:`heartgrpo.eval.agreement`), and the within-conversation pairwise ranking
+in mean score (:mod:`heartgrpo.judge.agreement`), and the within-conversation pairwise ranking
 agreement (ties half, bootstrap CI over conversations) of the judge's verdict score, of its
 ``rate`` for a local (approximate) judge, and of answer length as the baseline. With a verdict cache on the judge
 (``OpenAIJudge(cache=...)``) a rerun sends no request.
@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.asyncs import run_sync
-from heartgrpo.eval.agreement import full_agreement, ranking_agreement
 from heartgrpo.eval.metrics import example_score
-from heartgrpo.judge.verifier_data import Example, by_answer, load_graded
+from heartgrpo.io.asyncs import run_sync
+from heartgrpo.judge.agreement import full_agreement, ranking_agreement
+from heartgrpo.judge.verifier.examples import Example, by_answer, load_graded
 
 __all__ = ["ranking_on_answers", "sample_answers", "validate_markdown", "validate_on_graded"]
 

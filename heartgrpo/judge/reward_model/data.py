@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from heartgrpo.eval.metrics import example_score
+from heartgrpo.rewards import score
 from heartgrpo.judge.reward_model.dimensions import DIMENSIONS, dimension_of, dimension_score
 from heartgrpo.judge.reward_model.features import answer_features, relevant_answer
-from heartgrpo.judge.verifier_data import Example, by_answer
+from heartgrpo.judge.verifier.examples import Example, by_answer
 
 __all__ = ["Answers", "crossfit_probs", "feature_matrix", "verifier_probs"]
 
@@ -48,7 +48,7 @@ class Answers:
 
     def reference(self) -> list[float | None]:
         """The grader's HealthBench score per answer."""
-        return [example_score([e.points for e in g], [e.met for e in g]) for g in self.examples]
+        return [score("healthbench", [e.points for e in g], [e.met for e in g], no_positive="none") for g in self.examples]
 
     def dimension_references(self) -> dict[str, list[float | None]]:
         """Per dimension, the grader's score over that dimension's criteria (None where none)."""
@@ -84,13 +84,13 @@ def crossfit_probs(answers: Answers, folds: int = 4, seed: int = 0, c: float | N
                    features: int = 2, progress: bool = False) -> list[np.ndarray]:
     """Out-of-fold p(met): conversations split in ``folds`` (seeded); each fold's answers scored by
     the verifier's logistic regression fitted on the other folds (settings of
-    :meth:`heartgrpo.judge.verifier.Verifier.fit`). The hashed features are computed once, with the
+    :meth:`heartgrpo.judge.verifier.model.Verifier.fit`). The hashed features are computed once, with the
     IDF table of all the answers' texts (no labels), and only the regression is refitted per fold."""
     from sklearn.linear_model import LogisticRegression
 
-    from heartgrpo.judge.verifier import DEFAULT_C, Verifier
-    from heartgrpo.judge.verifier_crosses import negation_flip
-    from heartgrpo.judge.verifier_features import build_idf
+    from heartgrpo.judge.verifier.model import DEFAULT_C, Verifier
+    from heartgrpo.judge.verifier.crosses import negation_flip
+    from heartgrpo.judge.verifier.features import build_idf
 
     flat = _canonical(answers)
     owner = np.array([k for k, g in enumerate(answers.examples) for _ in g])

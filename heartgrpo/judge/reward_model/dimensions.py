@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from heartgrpo.eval.metrics import example_score
+from heartgrpo.rewards import score
 
 __all__ = ["DIMENSIONS", "dimension_of", "dimension_score"]
 
@@ -58,4 +58,4 @@ def dimension_score(points: Sequence[float], met: Sequence[bool], dims: Sequence
     0.6
     """
     idx = [i for i, d in enumerate(dims) if d == dimension]
-    return example_score([points[i] for i in idx], [met[i] for i in idx]) if idx else None
+    return score("healthbench", [points[i] for i in idx], [met[i] for i in idx], no_positive="none") if idx else None

@@ -1,6 +1,6 @@
 """Features of one (conversation, answer, rubric) for the reward model, all computable on CPU.
 
-Input: the verifier's p(met) per criterion (:class:`heartgrpo.judge.verifier.Verifier`) and the
+Input: the verifier's p(met) per criterion (:class:`heartgrpo.judge.verifier.model.Verifier`) and the
 texts. The answer is first made canonical (:func:`relevant_answer`): a sentence repeated word for
 word is kept once (:func:`canonical_answer`), and a sentence that shares no content stem with the
 conversation or the rubric (filler: "I hope this helps", boilerplate disclaimers) is dropped.
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from heartgrpo.judge.reward_model.dimensions import DIMENSIONS, dimension_of
-from heartgrpo.judge.verifier_features import conversation_stems, stems_of
+from heartgrpo.judge.verifier.features import conversation_stems, stems_of
 
 __all__ = ["FEATURE_NAMES", "answer_features", "canonical_answer", "criterion_of", "relevant_answer", "sentences"]
 
@@ -94,7 +94,7 @@ def canonical_answer(answer: str) -> str:
 
 def relevant_answer(answer: str, conversation: Sequence[Mapping[str, Any]] | str, rubric: Sequence[Any]) -> str:
     """:func:`canonical_answer` without the sentences that share no content stem
-    (:func:`heartgrpo.judge.verifier_features.stems_of`) with the conversation or the rubric's criteria.
+    (:func:`heartgrpo.judge.verifier.features.stems_of`) with the conversation or the rubric's criteria.
 
     >>> relevant_answer("Chest pain needs an ECG. I hope this helps!", "chest pain", [{"criterion": "Mentions ECG", "points": 1}])
     'Chest pain needs an ECG.'

@@ -43,7 +43,7 @@ class RewardModelJudge:
     def from_dir(cls, run_dir: str | Path) -> RewardModelJudge:
         """The model of a run directory of ``heartgrpo reward-model train`` (reward_model.npz and its verifier.npz)."""
         from heartgrpo.judge.reward_model.run import MODEL_FILE, VERIFIER_FILE
-        from heartgrpo.judge.verifier import Verifier
+        from heartgrpo.judge.verifier.model import Verifier
 
         run = Path(run_dir)
         path = run / MODEL_FILE if run.is_dir() else run
@@ -70,7 +70,7 @@ class RewardModelJudge:
 
     def probabilities(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list[float]:
         """The verifier's p(met) per criterion, on the answer without repeats and filler."""
-        from heartgrpo.judge.verifier_data import Example
+        from heartgrpo.judge.verifier.examples import Example
 
         conv = as_messages(prompt)
         text = relevant_answer(response, conv, rubrics)

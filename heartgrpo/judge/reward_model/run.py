@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from heartgrpo.eval.agreement import pairwise_agreement
+from heartgrpo.judge.agreement import pairwise_agreement
 from heartgrpo.judge.reward_model.data import Answers, crossfit_probs, feature_matrix, verifier_probs
 from heartgrpo.judge.reward_model.dimensions import DIMENSIONS
 from heartgrpo.judge.reward_model.features import FEATURE_NAMES
 from heartgrpo.judge.reward_model.model import RewardModel
 from heartgrpo.judge.reward_model.train import FitSettings, fit_reward_model
-from heartgrpo.judge.verifier_data import load_graded
+from heartgrpo.judge.verifier.examples import load_graded
 
 __all__ = ["ABLATION_FILE", "FEATURES_FILE", "MODEL_FILE", "VERIFIER_FILE", "dev_cv", "eval_markdown", "evaluate_reward_model",
            "sample_conversations", "targets", "train_reward_model"]
@@ -87,7 +87,7 @@ def train_reward_model(graded: str | Path, out_dir: str | Path, *, conversations
     (the dev split); ``conversations_limit`` trains on that many conversations (the tiny test fit);
     ``reuse`` keeps the verifier and the cross-fitted features of an earlier run in ``out_dir`` (the
     same data: only the reward model's fit is redone)."""
-    from heartgrpo.judge.verifier import Verifier
+    from heartgrpo.judge.verifier.model import Verifier
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def evaluate_reward_model(run_dir: str | Path, graded: str | Path, *, conversati
     """Pairwise agreement on ``graded`` (the eval split) of the reward model, its GPRC-off
     ablation, the verifier's expected score and answer length, with CIs; each dimension head
     against its dimension's reference; the medium-between rates. Writes eval.json and eval.md."""
-    from heartgrpo.judge.verifier import Verifier
+    from heartgrpo.judge.verifier.model import Verifier
 
     run = Path(run_dir)
     model, ablation = RewardModel.load(run / MODEL_FILE), RewardModel.load(run / ABLATION_FILE)

@@ -8,7 +8,7 @@ Bradley-Terry loss on its ordered pairs, the dimension heads on theirs, GPRC on 
 / poor triples (:mod:`.losses`). Saved without pickle: the LM by ``save_pretrained``
 (safetensors) and the head as ``head.safetensors`` + ``head.json``.
 
-On CPU the tests run it on a tiny random Qwen3 (:mod:`heartgrpo.train.tiny`) for two steps; its
+On CPU the tests run it on a tiny random Qwen3 (:mod:`heartgrpo.model.tiny`) for two steps; its
 figures are not quality figures.
 
     >>> render([{"role": "user", "content": "hi"}], "hello", [("Greets", 1.0)])[:29]
@@ -87,7 +87,7 @@ def train_transformer_head(graded: str | Path, out_dir: str | Path, base_model: 
     from heartgrpo.judge.reward_model.data import Answers
     from heartgrpo.judge.reward_model.pairs import members
     from heartgrpo.judge.reward_model.run import sample_conversations, targets
-    from heartgrpo.judge.verifier_data import load_graded
+    from heartgrpo.judge.verifier.examples import load_graded
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
