@@ -61,3 +61,15 @@ def test_no_pairs_and_length_mismatch():
 def test_ranking_agreement_names_each_scorer():
     r = ranking_agreement(["a"] * 3, [3, 2, 1], {"judge": [3, 2, 1], "length": [1, 2, 3]}, n_boot=10)
     assert r["judge"]["agreement"] == 1.0 and r["length"]["agreement"] == 0.0
+
+
+def test_the_demo_report_sentence_names_the_verifiers_ranking_agreement():
+    import numpy as np
+
+    from heartgrpo.judge.verifier.model import Verifier, VerifierJudge
+
+    info = {"eval": {"graded": "graded_eval.jsonl.gz", "kappa": 0.485, "pairwise": {"expected_score": 0.657, "length": 0.601}}}
+    text = VerifierJudge(Verifier(np.zeros(16, dtype=np.float32), 0.0, {}, 4, info=info)).rewards_description
+    assert "kappa 0.485" in text and "65.7% of pairs" in text and "answer length alone: 60.1%" in text
+    older = VerifierJudge(Verifier(np.zeros(16, dtype=np.float32), 0.0, {}, 4, info={"eval": {"kappa": 0.485}})).rewards_description
+    assert "kappa 0.485" in older and "of pairs" not in older

@@ -129,6 +129,7 @@ def test_verifier_eval_writes_figures_and_labels_the_judge(data: Path, trained: 
     assert curve[0.5]["saved"] == 1.0 and curve[1.0]["saved"] == 0.0 and curve[1.0]["kappa"] == 1.0
     judge = VerifierJudge.from_file(trained / "verifier.npz")
     assert f"eval kappa {r['verifier']['all']['kappa']:.2f}" in judge.name and judge.approximate
+    assert f"first in {r['ranking']['verifier_expected_score']['agreement']:.1%} of pairs" in judge.rewards_description
     from heartgrpo.eval.grade import judge_info
     from heartgrpo.judge.factory import judge_label
     from heartgrpo.judge.guarded import GuardedJudge

@@ -243,6 +243,10 @@ class VerifierJudge:
         agreement = (f"its verdicts agree with the GPT-4.1 grader's with Cohen's kappa {k:.3f} on the held-out eval split "
                      f"({(self.verifier.info.get('eval') or {}).get('graded', 'graded answers')})" if k is not None
                      else "its agreement with a real grader was not measured (run `heartgrpo verifier eval`)")
+        pair = (self.verifier.info.get("eval") or {}).get("pairwise") or {}
+        if pair.get("expected_score") is not None and pair.get("length") is not None:
+            agreement += (f"; of two answers to the same conversation it ranks the one the grader scores higher first in "
+                          f"{pair['expected_score']:.1%} of pairs (answer length alone: {pair['length']:.1%})")
         return ("What a gain means: the judge is the local verifier, a logistic model trained on real GPT-4.1 verdicts that "
                 f"predicts them from the wording of the criterion and the answer (APPROXIMATE); {agreement}, so a gain is "
                 "evidence about what that grader would reward only as far as that agreement goes.")

@@ -148,7 +148,9 @@ def evaluate_verifier(model_path: str | Path, graded: str | Path, out_dir: str |
     (out / "eval.md").write_text(eval_markdown(result), encoding="utf-8")
     if plots:
         _plots(result, out)
-    model.info["eval"] = {"graded": Path(graded).name, **{k: result["verifier"]["all"][k] for k in ("kappa", "accuracy", "f1_met", "n")}}
+    rank = result["ranking"]
+    model.info["eval"] = {"graded": Path(graded).name, **{k: result["verifier"]["all"][k] for k in ("kappa", "accuracy", "f1_met", "n")},
+                          "pairwise": {"expected_score": rank["verifier_expected_score"]["agreement"], "length": rank["length"]["agreement"]}}
     model.save(model_path)
     return result
 
