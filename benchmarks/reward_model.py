@@ -39,7 +39,7 @@ def _sweep(run_dir: Path, dev: Path) -> list[list[str]]:
     import numpy as np
 
     from heartgrpo.judge.reward_model.data import Answers
-    from heartgrpo.judge.reward_model.run import FEATURES_FILE, targets, dev_cv
+    from heartgrpo.judge.reward_model.run import FEATURES_FILE, dev_cv, lexical_rates, targets
     from heartgrpo.judge.reward_model.train import FitSettings
     from heartgrpo.judge.verifier.examples import load_graded
 
@@ -51,6 +51,7 @@ def _sweep(run_dir: Path, dev: Path) -> list[list[str]]:
     from heartgrpo.judge.reward_model.features import FEATURE_NAMES
 
     base = [["verifier expected score (cross-fitted)", *_fmt(pairwise_agreement(groups, list(x[:, FEATURE_NAMES.index("expected_score")]), ref))],
+            ["lexical judge (its `rate`)", *_fmt(pairwise_agreement(groups, lexical_rates(answers.subset(keep)), ref))],
             ["length (characters)", *_fmt(pairwise_agreement(groups, [float(len(answers.examples[k][0].response)) for k in keep], ref))]]
     rows = []
     for name, change in SWEEP:
@@ -105,6 +106,30 @@ def _adversary(run_dir: Path, ev: Path, n: int = 300) -> list[list[str]]:
     return rows
 
 
+def _verdict(result: dict) -> str:
+    """Which scorer ranks how well on eval, and whether the reward model earns the CPU demo's reward."""
+    o = result["overall"]
+    rm, ver, lex, length = (o[k] for k in ("reward model (GPRC on)", "verifier expected score (its `rate`)",
+                                          "lexical judge (its `rate`)", "length (characters)"))
+    no_gprc, on, off = o["reward model (GPRC off)"], result["between"]["gprc_on"], result["between"]["gprc_off"]
+    better = rm["ci_low"] > ver["agreement"]
+    return (f"Against the GPT-4.1 grader on eval: the reward model orders {rm['agreement']:.1%} of the pairs as the grader does, "
+            f"the verifier's expected score {ver['agreement']:.1%}, the lexical judge {lex['agreement']:.1%}, answer length alone "
+            f"{length['agreement']:.1%} (chance 50%; the grader itself 100% by construction: no second GPT-4.1 grading of these "
+            f"answers is here to say how consistent the grader is with itself). The 0.70 target is "
+            f"{'reached' if rm['agreement'] >= 0.70 else 'not reached'}; the reward model's CI "
+            f"{'lies above' if rm['ci_low'] > length['ci_high'] else 'overlaps'} the length baseline's, and it ranks "
+            f"{'better than' if better else 'no better than'} the verifier's expected score, so the CPU demo "
+            f"{'can take it as its judge (`judge.kind: reward_model`)' if better else 'keeps the verifier as its judge'}"
+            + ("." if better else ": over these CPU features the reward model adds nothing measurable to the verifier underneath it.")
+            + f" GPRC shapes the representation as it should (the medium answer projects inside (0, 1) in "
+            f"{on['projection_inside']:.1%} of the triples with it, {off['projection_inside']:.1%} without) but does not help the "
+            f"ranking: without it the model orders {no_gprc['agreement']:.1%} of the eval pairs (and scores the medium answer "
+            f"between in {off['score_between']:.1%} of the triples against {on['score_between']:.1%}); the dev sweep below "
+            "shows the same direction. The GPRC model stays the main one because the term is the method under test; "
+            "`--gprc-weight 0` trains the other.")
+
+
 def _fmt(r: dict) -> list[str]:
     return [f"{r['agreement']:.3f}", f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"]
 
@@ -151,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval measured once. APPROXIMATE: a model of the grader, not a clinical judgement.",
         "### Held-out eval split",
         eval_markdown(result),
+        _verdict(result),
         *(["### What was tried on dev (grouped 4-fold cross-validation by conversation; pooled held-out folds)",
            md_table(["setting", "dev pairwise agreement", "95% CI"], sweep)] if sweep else []),
         "### Length adversary (eval answers padded after a blank line)",
@@ -159,6 +185,16 @@ def main(argv: list[str] | None = None) -> int:
         "sentence that shares a word with them is kept and scored. Score change: the reward model's log-odds; the verifier's "
         "expected HealthBench score (0..1) for comparison. Padding texts: " + "; ".join(f"{n}: \"{t}\"" for n, t in FILLERS) + ".",
         md_table(["padding", "reward model: share raised", "median change", "verifier expected score: share raised", "median change"], adversary),
+        "So a length-only adversary is beaten only where its filler is dropped: padding with the answer's own sentences never "
+        "raises the score, but a filler sentence that shares a word with the conversation or the rubric is scored, changes the "
+        "answer's structure features and the verifier's probabilities, and raises the reward model's score about as often as "
+        "the verifier's (the table's shares). Two remedies tried on dev (agreement by grouped 4-fold cross-validation; padding on 150 dev answers padded "
+        "with these two texts and a third, \"Let me know if you have any other questions. Take care and stay well!\"; measured "
+        "once, neither kept in the code) did not stop it: leaving the size features (characters, words, lines, sentences) out "
+        "gave dev agreement 0.679 against 0.683 and still raised the score of 22% / 45% / 53% of the padded answers (sign-off / "
+        "boilerplate / third text; 37% / 45% / 77% with them); adding training pairs in which an answer beats itself padded "
+        "with 2-4 sentences of an answer to another conversation dropped dev agreement to 0.660 and still raised 30% / 35% / "
+        "62%.",
         f"Training: {info['seconds']['total']:.0f} s wall (verifier underneath {info['seconds']['verifier']:.0f} s, cross-fitted "
         f"features {info['seconds']['features']:.0f} s, the two fits {info['reward_model.npz']['seconds_fit']:.0f} + "
         f"{info['reward_model_no_gprc.npz']['seconds_fit']:.0f} s) on {os.cpu_count()} CPU cores shared with other jobs; "

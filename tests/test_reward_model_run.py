@@ -49,7 +49,8 @@ def test_eval_reports_ranking_with_cis_dimensions_and_medium_between(run_dir: Pa
     main = result["overall"]["reward model (GPRC on)"]
     assert main["ci_low"] <= main["agreement"] <= main["ci_high"]
     assert main["agreement"] > 0.7
-    assert set(result["overall"]) == {"reward model (GPRC on)", "reward model (GPRC off)", "verifier expected score", "length (characters)"}
+    assert set(result["overall"]) == {"reward model (GPRC on)", "reward model (GPRC off)", "verifier expected score (its `rate`)",
+                                     "verifier verdict score", "lexical judge (its `rate`)", "length (characters)"}
     assert "content" in result["dimensions"] and 0 <= result["between"]["gprc_on"]["score_between"] <= 1
     assert "| length (characters) |" in (run_dir / "eval.md").read_text()
 
@@ -94,3 +95,15 @@ def test_transformer_head_trains_two_steps_on_a_tiny_qwen3(data: Path, tmp_path:
     texts = [render([{"role": "user", "content": "chest pain"}], a, [("Recommends an ECG", 5.0)]) for a in ("Get an ECG.", "Rest.")]
     scores = score_texts(lm, head, tok, texts, max_length=128)
     assert len(scores) == 2 and scores[0] != scores[1]
+
+
+def test_lexical_rates_follow_word_overlap_with_the_rubric():
+    from heartgrpo.judge.reward_model.data import Answers
+    from heartgrpo.judge.reward_model.run import lexical_rates
+    from heartgrpo.judge.verifier.examples import Example
+
+    conv = [{"role": "user", "content": "My ankles are swollen"}]
+    rows = [Example(conv, text, "Recommends elevating the swollen ankles", 5.0, True, "g", aid) for text, aid in
+            (("Elevate your swollen ankles.", "a1"), ("Drink water.", "a2"))]
+    covered, not_covered = lexical_rates(Answers.from_examples(rows))
+    assert covered == 10.0 and not_covered == 1.0

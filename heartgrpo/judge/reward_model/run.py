@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from heartgrpo.io.asyncs import run_sync
 from heartgrpo.judge.agreement import pairwise_agreement
 from heartgrpo.judge.reward_model.data import Answers, crossfit_probs, feature_matrix, verifier_probs
 from heartgrpo.judge.reward_model.dimensions import DIMENSIONS
@@ -33,7 +34,7 @@ from heartgrpo.judge.reward_model.train import FitSettings, fit_reward_model
 from heartgrpo.judge.verifier.examples import load_graded
 
 __all__ = ["ABLATION_FILE", "FEATURES_FILE", "MODEL_FILE", "VERIFIER_FILE", "dev_cv", "eval_markdown", "evaluate_reward_model",
-           "sample_conversations", "targets", "train_reward_model"]
+           "lexical_rates", "sample_conversations", "targets", "train_reward_model"]
 
 MODEL_FILE = "reward_model.npz"
 ABLATION_FILE = "reward_model_no_gprc.npz"
@@ -158,9 +159,10 @@ def evaluate_reward_model(run_dir: str | Path, graded: str | Path, *, conversati
     answers = answers.subset(keep)
     probs = verifier_probs(verifier, answers)
     x = feature_matrix(answers, probs, verifier.threshold)
-    expected = x[:, FEATURE_NAMES.index("expected_score")]
     scorers = {"reward model (GPRC on)": model.score(x), "reward model (GPRC off)": ablation.score(x),
-               "verifier expected score": expected, "length (characters)": np.array(answers.lengths())}
+               "verifier expected score (its `rate`)": x[:, FEATURE_NAMES.index("expected_score")],
+               "verifier verdict score": x[:, FEATURE_NAMES.index("verdict_score")],
+               "lexical judge (its `rate`)": np.array(lexical_rates(answers)), "length (characters)": np.array(answers.lengths())}
     result: dict[str, Any] = {"graded": str(graded), "answers": len(groups), "conversations": len(set(groups)),
                               "overall": {n: pairwise_agreement(groups, list(map(float, s)), ref, n_boot=n_boot) for n, s in scorers.items()},
                               "dimensions": {}, "between": {"gprc_on": _between(model, x, groups, ref),
@@ -179,6 +181,19 @@ def evaluate_reward_model(run_dir: str | Path, graded: str | Path, *, conversati
     model.info["eval"] = {"graded": Path(graded).name, "pairwise_agreement": a["agreement"], "ci": [a["ci_low"], a["ci_high"]]}
     model.save(run / MODEL_FILE)
     return result
+
+
+def lexical_rates(answers: Answers) -> list[float]:
+    """The APPROXIMATE lexical judge's ``rate`` (:class:`heartgrpo.judge.offline.LexicalJudge`, word overlap) of each answer."""
+    from heartgrpo.judge.offline import LexicalJudge
+
+    judge = LexicalJudge()
+
+    async def rates() -> list[float]:
+        return [float(await judge.rate(g[0].conversation, g[0].response, [{"criterion": e.criterion, "points": e.points} for e in g]))
+                for g in answers.examples]
+
+    return run_sync(rates)
 
 
 def _f(x: Any) -> str:
