@@ -15,6 +15,7 @@ import typer
 
 from heartgrpo.cli_common import DEFAULT_CONFIG, ConfigOpt, SetOpt, VerboseOpt, _fmt, _load, _run, _setup, _summary  # noqa: F401
 from heartgrpo.cli_data import prep, rubrics_app
+from heartgrpo.cli_refine import refine
 from heartgrpo.cli_verifier import judge_app, verifier_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GRPO with LLM-judged rubric rewards for heart-focused medical QA.")
@@ -124,6 +125,7 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(judge_app, name="judge")
 app.add_typer(rubrics_app, name="rubrics")
+app.command()(refine)  # heartgrpo/cli_refine.py
 
 
 @app.command()

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from heartgrpo.answer_format import FormatStyle
 from heartgrpo.config_models import HardwareSettings, JudgeSettings, LoggingSettings, _Section
+from heartgrpo.config_refine import RefineSettings
 from heartgrpo.data.settings import DataSettings, RubricGenSettings
 from heartgrpo.eval.settings import EvalSettings
 from heartgrpo.rewards.strategies import check_strategy
@@ -124,6 +125,9 @@ class SFTSettings(_TrainSettings):
     #: examples longer than this fraction of ``max_length`` are dropped (not truncated)
     drop_longer_than: float = Field(0.9, gt=0, le=1)
     completion_only_loss: bool = True
+    #: the SFT rows (JSONL); None: <output_dir>/data/sft.jsonl (`heartgrpo prep`), or e.g. the
+    #: self-refined set runs/refine/sft_refined.jsonl (`heartgrpo refine`)
+    data: Path | None = None
 
 
 class GRPOSettings(_TrainSettings):
@@ -248,6 +252,8 @@ class RunConfig(_Section):
     data: DataSettings = Field(default_factory=DataSettings)
     #: the endpoint of `heartgrpo rubrics generate` (None: give --model/--base-url on the command line)
     rubrics: RubricGenSettings | None = None
+    #: `heartgrpo refine`: self-refined SFT data (None: give --model/--base-url on the command line)
+    refine: RefineSettings | None = None
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)

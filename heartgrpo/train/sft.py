@@ -102,14 +102,14 @@ def run_sft(
     resume: bool = False,
     callbacks: Sequence[Any] = (),
 ) -> SFTResult:
-    """Train the SFT warm start; ``rows`` default to ``<output_dir>/data/sft.jsonl``."""
+    """Train the SFT warm start; ``rows`` default to ``sft.data``, else ``<output_dir>/data/sft.jsonl``."""
     from heartgrpo.train.backend import import_backend_first, load_for_training
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # Unsloth before torch/trl/transformers/peft
 
     t0 = time.perf_counter()
     if rows is None:
-        rows = load_jsonl(cfg.data_dir / "sft.jsonl")
+        rows = load_jsonl(cfg.sft.data or cfg.data_dir / "sft.jsonl")
     examples = [sft_example(r) for r in rows]
     loaded = load_for_training(cfg, fast_inference=False)  # SFT never generates: no vLLM engine
     limit = int(cfg.sft.drop_longer_than * cfg.sft.max_length)
