@@ -22,7 +22,7 @@ from heartgrpo.refine.attributes import load_attributes
 from heartgrpo.refine.pipeline import run_refine
 from heartgrpo.refine.queries import drop_eval_overlaps, load_eval_prompts, query_item
 from heartgrpo.refine.sampler import coverage, min_profiles, sample_profiles
-from tests.refine_fixtures import PLANTED_PROMPT, healthbench_fixture_row, query_text, refine_responder
+from refine_fixtures import PLANTED_PROMPT, healthbench_fixture_row, query_text, refine_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 
