@@ -155,3 +155,21 @@ def test_a_killed_run_resumes_without_asking_twice(tmp_path: Path) -> None:
         assert len(bodies) - len(set(bodies)) <= 1  # only the request in flight at the kill is asked again
         assert len(set(bodies)) == 12 * 4
         assert len(read_jsonl(tmp_path / "out" / "sft_refined.jsonl")) == 12 and read_jsonl(tmp_path / "out" / "failed.jsonl") == []
+
+
+def test_a_rerun_with_other_settings_or_a_wrong_key_stops_with_the_reason(tmp_path: Path) -> None:
+    with LoopbackServer(refine_responder(faults=False)) as server:
+        run_refine(_settings(server.base_url, tmp_path, n_queries=10), progress=False)
+        with pytest.raises(ValueError, match="built with other settings"):
+            run_refine(_settings(server.base_url, tmp_path, n_queries=10, facets={"safety": False}), progress=False)
+        # a query that an earlier run kept but a new contamination source now flags leaves the dataset
+        rows = read_jsonl(tmp_path / "out" / "sft_refined.jsonl")
+        write_jsonl([{"prompt_id": "p", "prompt": rows[0]["prompt"][-1:]}], tmp_path / "hb" / "more.jsonl")
+        result = run_refine(_settings(server.base_url, tmp_path, n_queries=10), progress=False)
+        assert rows[0]["id"] not in {r["id"] for r in read_jsonl(result.dataset)}
+        assert {f["id"]: f["stage"] for f in read_jsonl(result.failed)} == {rows[0]["id"]: "contaminated"}
+
+    with LoopbackServer(lambda req, i: Reply(status=401, body={"error": {"message": "bad key"}})) as denied:
+        with pytest.raises(Exception, match="401"):
+            run_refine(_settings(denied.base_url, tmp_path / "denied", n_queries=10), progress=False)
+        assert len(denied.requests) <= 4  # a wrong key ends the run at once (at most one request in flight per slot)

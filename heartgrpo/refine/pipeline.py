@@ -167,8 +167,12 @@ def run_refine(settings: Any, *, out_dir: str | Path | None = None, limit: int |
     order = {i: k for k, i in enumerate(ids)}
     dataset, failed_path = out / DATASET_FILE, out / FAILED_FILE
     repair_tail(dataset)
-    done = {r["id"] for r in read_jsonl(dataset, missing_ok=True)}
+    previous = read_jsonl(dataset, missing_ok=True)
+    done = {r["id"] for r in previous}
     refiner = Refiner(settings, SqliteCache(settings.cache or out / "cache.sqlite"), client=client, teacher_client=teacher_client)
+    if previous and previous[0].get("provenance") != refiner.provenance():
+        raise ValueError(f"{dataset} was built with other settings ({previous[0].get('provenance')}); "
+                         "give another out_dir (or move the folder away) to build with these")
     failures: list[dict[str, Any]] = []
     items: dict[str, dict[str, Any]] = {}
     by_id = dict(zip(ids, profiles))
@@ -193,11 +197,13 @@ def run_refine(settings: Any, *, out_dir: str | Path | None = None, limit: int |
             await _gather([(i, lambda i=i, p=p: refiner.query(i, p)) for i, p in zip(ids, profiles)],
                           settings.max_concurrency, "queries", progress, got_query)
             ordered = sorted(items.values(), key=lambda it: order[it["id"]])
+            keep.update(it["id"] for it in ordered)
             kept, near = drop_near_duplicates(ordered, settings.dedup_ngram, settings.dedup_threshold)
             kept, dirty = drop_eval_overlaps(kept, evals, settings.contamination_ngram, settings.contamination_threshold)
             for d, stage in [(d, "near_duplicate") for d in near] + [(d, "contaminated") for d in dirty]:
                 failures.append(_failure(d["id"], stage, d["reason"], by_id[d["id"]], items[d["id"]]["prompt"][-1]["content"]))
             drops["near_duplicate"], drops["contaminated"] = len(near), len(dirty)
+            keep.intersection_update(it["id"] for it in kept)
             write_jsonl([{"id": it["id"], "prompt": it["prompt"], "attributes": it["attributes"], "split": "train"} for it in kept],
                         out / "questions.jsonl")
             todo = [it for it in kept if it["id"] not in done]
@@ -206,8 +212,9 @@ def run_refine(settings: Any, *, out_dir: str | Path | None = None, limit: int |
             await refiner.aclose()
 
     drops: dict[str, int] = {}
-    run_sync(go)
-    rows = sorted(read_jsonl(dataset, missing_ok=True), key=lambda r: order.get(r["id"], len(order)))
+    keep: set[str] = set()  # the ids whose query was written and kept in this run: a row of an earlier run
+    run_sync(go)            # whose query is now dropped (other contamination sources) leaves the dataset
+    rows = sorted((r for r in read_jsonl(dataset, missing_ok=True) if r["id"] in keep), key=lambda r: order[r["id"]])
     write_jsonl(rows, dataset)
     failures.sort(key=lambda f: order.get(f["id"], len(order)))
     write_jsonl(failures, failed_path)
