@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.data.contamination import drop_contaminated, find_overlaps
-from heartgrpo.jsonl import read_jsonl
+from heartgrpo.jsonl import BadRowReport, read_jsonl
 from heartgrpo.refine.jsonreply import json_object, text_field
 from heartgrpo.refine.prompts import prompt_text
 
@@ -84,18 +84,11 @@ def drop_eval_overlaps(items: Sequence[dict[str, Any]], evals: Sequence[dict[str
 
 def _rows_of(path: Path) -> list[dict[str, Any]]:
     out = []
-    for k, row in enumerate(read_jsonl(path, on_bad_row="skip", report=_Skip())):
+    for k, row in enumerate(read_jsonl(path, on_bad_row="skip", report=BadRowReport())):  # only the prompts are read
         prompt = row.get("prompt")
         if isinstance(prompt, list) and prompt:
             out.append({"id": f"{path.name}:{row.get('prompt_id') or row.get('id') or k}", "prompt": prompt})
     return out
-
-
-class _Skip:
-    """A bad-row sink: evaluation files are only read for their prompts."""
-
-    def add(self, where: str, reason: str) -> None:
-        pass
 
 
 def load_eval_prompts(sources: Sequence[str | Path], sample_file: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
