@@ -12,7 +12,7 @@ import json
 import random
 import re
 
-from heartgrpo.judge.loopback import Reply
+from heartgrpo.io.loopback import Reply
 
 _WORDS = ("aspirin beta blocker chest tight walking stairs breathless ankle swelling night cough palpitations racing "
           "flutter dizzy faint standing warfarin dose missed statin muscle ache cholesterol pressure reading cuff "
@@ -50,7 +50,7 @@ def healthbench_fixture_row() -> dict:
 
 
 def refine_responder(faults: bool = True, seen: dict | None = None):
-    """``responder(request, index)`` for :class:`heartgrpo.judge.loopback.LoopbackServer`."""
+    """``responder(request, index)`` for :class:`heartgrpo.io.loopback.LoopbackServer`."""
     seen = {} if seen is None else seen
 
     def once(key: str) -> bool:

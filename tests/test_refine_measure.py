@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from heartgrpo.answer_format import format_sft_completion
 from heartgrpo.judge import Verdict
-from heartgrpo.judge.loopback import LoopbackServer, grading_responder
-from heartgrpo.jsonl import read_jsonl, write_jsonl
+from heartgrpo.io.loopback import LoopbackServer, grading_responder
+from heartgrpo.io.jsonl import read_jsonl, write_jsonl
 from heartgrpo.refine.measure import compare_pairs, load_rubrics, measure_refinement, summarize
 
 
@@ -81,7 +81,7 @@ def test_measure_grades_both_answers_on_the_rubrics(tmp_path: Path) -> None:
 
 
 def test_refine_measure_command_uses_the_configured_judge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from heartgrpo.cli import app
+    from heartgrpo.cli.app import app
 
     monkeypatch.setenv("REFINE_TEST_KEY", "x")
     write_jsonl(_rows(), tmp_path / "out" / "sft_refined.jsonl")

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from heartgrpo.answer_format import follows_format
-from heartgrpo.config_refine import RefineSettings
-from heartgrpo.jsonl import read_jsonl, write_jsonl
-from heartgrpo.judge.loopback import LoopbackServer, Reply
+from heartgrpo.config.refine import RefineSettings
+from heartgrpo.io.jsonl import read_jsonl, write_jsonl
+from heartgrpo.io.loopback import LoopbackServer, Reply
 from heartgrpo.refine.attributes import load_attributes
 from heartgrpo.refine.pipeline import run_refine
 from heartgrpo.refine.queries import drop_eval_overlaps, load_eval_prompts, query_item

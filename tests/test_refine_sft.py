@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from heartgrpo.config_refine import RefineSettings
-from heartgrpo.judge.loopback import LoopbackServer
+from heartgrpo.config.refine import RefineSettings
+from heartgrpo.io.loopback import LoopbackServer
 from heartgrpo.refine.pipeline import run_refine
 from refine_fixtures import refine_responder
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_sft_data_selects_the_refined_set_in_the_cpu_demo_config(tiny_qwen3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from heartgrpo.cli import app
+    from heartgrpo.cli.app import app
 
     monkeypatch.setenv("REFINE_TEST_KEY", "x")
     monkeypatch.chdir(ROOT)

@@ -33,7 +33,7 @@ from typing import Any
 
 from heartgrpo.answer_format import extract_answer
 from heartgrpo.eval.metrics import aggregate, example_score, paired_bootstrap, tag_example_scores
-from heartgrpo.jsonl import read_jsonl
+from heartgrpo.io.jsonl import read_jsonl
 from heartgrpo.refine.critique import FACETS
 
 __all__ = ["compare_pairs", "grade_rows", "load_rubrics", "measure_markdown", "measure_refinement", "summarize"]
@@ -170,8 +170,8 @@ def measure_refinement(dataset: str | Path, rubrics_path: str | Path, judge: Any
     """Grade, summarise and write ``measure.json``, ``measure.md`` and ``measure_graded.jsonl`` in ``out_dir``."""
     import json
 
-    from heartgrpo.asyncs import run_sync
-    from heartgrpo.jsonl import write_jsonl
+    from heartgrpo.io.asyncs import run_sync
+    from heartgrpo.io.jsonl import write_jsonl
 
     rows = read_jsonl(dataset)
     graded, missing = run_sync(lambda: grade_rows(rows, load_rubrics(rubrics_path), judge, concurrency))

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.data.llm import ChatClient, SqliteCache
-from heartgrpo.jsonl import append_row, read_jsonl, repair_tail, write_jsonl
+from heartgrpo.io.chat import ChatClient, SqliteCache
+from heartgrpo.io.jsonl import append_row, read_jsonl, repair_tail, write_jsonl
 from heartgrpo.refine.attributes import load_attributes
 from heartgrpo.refine.critique import critique_messages, facets_to_change, parse_critique
 from heartgrpo.refine.prompts import PROMPT_NAMES, prompt_identity
@@ -153,7 +153,7 @@ def _failure(item_id: str, stage: str, reason: str, attributes: dict[str, str], 
 def run_refine(settings: Any, *, out_dir: str | Path | None = None, limit: int | None = None, progress: bool = True,
                client: Any = None, teacher_client: Any = None) -> RefineResult:
     """Build (or resume) the refined SFT set described in the module docstring."""
-    from heartgrpo.asyncs import run_sync
+    from heartgrpo.io.asyncs import run_sync
     from heartgrpo.refine.card import write_card, write_report
 
     if not settings.model:

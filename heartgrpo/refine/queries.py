@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.data.contamination import drop_contaminated, find_overlaps
-from heartgrpo.jsonl import BadRowReport, read_jsonl
+from heartgrpo.io.jsonl import BadRowReport, read_jsonl
 from heartgrpo.refine.jsonreply import json_object, text_field
 from heartgrpo.refine.prompts import prompt_text
 

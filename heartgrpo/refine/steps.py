@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from heartgrpo.retry import is_retryable
+from heartgrpo.io.retry import is_retryable
 
 __all__ = ["StepFailed", "ask_step"]
 

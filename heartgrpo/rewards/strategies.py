@@ -298,8 +298,9 @@ STRATEGIES: dict[str, Strategy] = {
 VERDICT_STRATEGIES: dict[str, Strategy] = {n: s for n, s in STRATEGIES.items() if not s.rating}
 
 
-def check_strategy(name: str, options: Any = None, label: str = "strategy") -> Strategy:
-    """The strategy called ``name``, after checking that it accepts every key of ``options``.
+def check_strategy(name: str | Strategy, options: Any = None, label: str = "strategy") -> Strategy:
+    """The strategy called ``name`` (or ``name`` itself when it is a :class:`Strategy`), after
+    checking that it accepts every key of ``options``.
 
     The one validation of strategy names and options (run configuration, TRL adapter, ``score``);
     ``label`` names the thing in the error ("unknown {label} ...").
@@ -312,7 +313,7 @@ def check_strategy(name: str, options: Any = None, label: str = "strategy") -> S
     ValueError: strategy 'binary' takes no option(s) ['normalize']; it accepts none
     """
     try:
-        strategy = STRATEGIES[name]
+        strategy = name if isinstance(name, Strategy) else STRATEGIES[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown {label} {name!r}; known: {', '.join(STRATEGIES)}") from None
     unknown = set(options or ()) - set(strategy.options)
@@ -324,10 +325,10 @@ def check_strategy(name: str, options: Any = None, label: str = "strategy") -> S
     return strategy
 
 
-def _verdict_strategy(name: str, options: dict[str, Any]) -> Strategy:
+def _verdict_strategy(name: str | Strategy, options: dict[str, Any]) -> Strategy:
     strategy = check_strategy(name, options)
     if strategy.rating:
-        raise ValueError(f"strategy {name!r} scores one holistic 1..10 judge rating, not verdicts: use likert()")
+        raise ValueError(f"strategy {strategy.name!r} scores one holistic 1..10 judge rating, not verdicts: use likert()")
     return strategy
 
 
@@ -340,8 +341,9 @@ def _reward(value: Any) -> float | None:
 # --------------------------------------------------------------------------------------------
 
 
-def score(strategy: str, points: Sequence[float], met: Sequence[Verdict], **options: Any) -> float | None:
-    """Reward of one completion under ``strategy``; ``None`` when any verdict is ``None``.
+def score(strategy: str | Strategy, points: Sequence[float], met: Sequence[Verdict], **options: Any) -> float | None:
+    """Reward of one completion under ``strategy`` (a name or a :class:`Strategy`); ``None`` when
+    any verdict is ``None``.
 
     Group strategies (``criterion_variance``) need :func:`score_group`.
 
@@ -351,14 +353,14 @@ def score(strategy: str, points: Sequence[float], met: Sequence[Verdict], **opti
     strat = _verdict_strategy(strategy, options)
     _check(points, met)
     if strat.group:
-        raise ValueError(f"strategy {strategy!r} scores a whole GRPO group: use score_group()")
+        raise ValueError(f"strategy {strat.name!r} scores a whole GRPO group: use score_group()")
     if any(m is None for m in met):
         return None
     return _reward(strat(points, met, **options))
 
 
 def score_group(
-    strategy: str, points: Sequence[float], met: Sequence[Sequence[Verdict]], **options: Any
+    strategy: str | Strategy, points: Sequence[float], met: Sequence[Sequence[Verdict]], **options: Any
 ) -> list[float | None]:
     """Rewards of every completion of one prompt (rows of ``met``), one per row.
 
