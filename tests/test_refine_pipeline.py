@@ -22,7 +22,7 @@ from heartgrpo.refine.attributes import load_attributes
 from heartgrpo.refine.pipeline import run_refine
 from heartgrpo.refine.queries import drop_eval_overlaps, load_eval_prompts, query_item
 from heartgrpo.refine.sampler import coverage, min_profiles, sample_profiles
-from refine_fixtures import PLANTED_PROMPT, healthbench_fixture_row, query_text, refine_responder
+from heartgrpo.refine.loopback import PLANTED_PROMPT, healthbench_fixture_row, query_text, refine_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,14 +126,7 @@ def test_facet_switches_and_distillation(tmp_path: Path) -> None:
 
 
 def test_a_killed_run_resumes_without_asking_twice(tmp_path: Path) -> None:
-    def slow(respond):
-        def wrapped(request: dict, index: int) -> Reply:
-            reply = respond(request, index)
-            reply.delay = 0.03
-            return reply
-        return wrapped
-
-    with LoopbackServer(slow(refine_responder(faults=False))) as server:
+    with LoopbackServer(refine_responder(faults=False, delay=0.03)) as server:
         cfg = {"name": "refine-kill", "model": {"name_or_path": "unused"},
                "refine": {"model": "writer", "base_url": server.base_url, "api_key_env": "REFINE_TEST_KEY", "n_queries": 12,
                           "max_concurrency": 1, "out_dir": str(tmp_path / "out"), "contamination_sources": []}}

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from heartgrpo.config.refine import RefineSettings
 from heartgrpo.io.loopback import LoopbackServer
 from heartgrpo.refine.pipeline import run_refine
-from refine_fixtures import refine_responder
+from heartgrpo.refine.loopback import refine_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 

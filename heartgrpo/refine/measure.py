@@ -174,7 +174,16 @@ def measure_refinement(dataset: str | Path, rubrics_path: str | Path, judge: Any
     from heartgrpo.io.jsonl import write_jsonl
 
     rows = read_jsonl(dataset)
-    graded, missing = run_sync(lambda: grade_rows(rows, load_rubrics(rubrics_path), judge, concurrency))
+
+    async def grade() -> tuple[list[dict[str, Any]], list[str]]:
+        try:
+            return await grade_rows(rows, load_rubrics(rubrics_path), judge, concurrency)
+        finally:
+            close = getattr(judge, "aclose", None)
+            if close is not None:  # the judge's HTTP clients belong to this loop
+                await close()
+
+    graded, missing = run_sync(grade)
     summary = {**summarize(graded, n_bootstrap, seed), "no_rubric": len(missing), "judge": judge_label}
     out = Path(out_dir)
     write_jsonl(graded, out / "measure_graded.jsonl")

@@ -1,8 +1,17 @@
-"""A scripted refine model for loopback servers: well-formed, malformed, truncated and 500 replies per query.
+"""A scripted refine model for loopback servers (fault tests and benchmarks): well-formed,
+malformed, truncated and 500 replies per query.
 
 The query of profile ``k`` carries the marker ``case<k>``; later steps find it in their prompt.
 ``FAULTS`` says what each marked query meets; the others get well-formed replies. Replies are a
 pure function of the request, so two servers built alike answer alike.
+
+Example:
+    >>> from heartgrpo.io.loopback import LoopbackServer
+    >>> with LoopbackServer(refine_responder()) as server:
+    ...     server.base_url.startswith("http://127.0.0.1:")
+    True
+    >>> query_text(3).startswith("case3 ")
+    True
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import random
 import re
 
 from heartgrpo.io.loopback import Reply
+
+__all__ = ["FAULTS", "PLANTED_PROMPT", "healthbench_fixture_row", "query_text", "refine_responder"]
 
 _WORDS = ("aspirin beta blocker chest tight walking stairs breathless ankle swelling night cough palpitations racing "
           "flutter dizzy faint standing warfarin dose missed statin muscle ache cholesterol pressure reading cuff "
@@ -49,8 +60,9 @@ def healthbench_fixture_row() -> dict:
             "example_tags": ["theme:emergency_referrals"]}
 
 
-def refine_responder(faults: bool = True, seen: dict | None = None):
-    """``responder(request, index)`` for :class:`heartgrpo.io.loopback.LoopbackServer`."""
+def refine_responder(faults: bool = True, seen: dict | None = None, delay: float = 0.0):
+    """``responder(request, index)`` for :class:`heartgrpo.io.loopback.LoopbackServer`: the
+    :data:`FAULTS` when ``faults``, each reply after ``delay`` seconds."""
     seen = {} if seen is None else seen
 
     def once(key: str) -> bool:
@@ -58,6 +70,11 @@ def refine_responder(faults: bool = True, seen: dict | None = None):
         return seen[key] == 1
 
     def respond(request: dict, index: int) -> Reply:
+        reply = scripted(request)
+        reply.delay = delay
+        return reply
+
+    def scripted(request: dict) -> Reply:
         system, user = request["messages"][0]["content"], request["messages"][-1]["content"]
         if system.startswith("You write realistic questions"):
             k = int(re.search(r"Variation: refine-\d+-(\d+)", user).group(1))
