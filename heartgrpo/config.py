@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from heartgrpo.answer_format import FormatStyle
+from heartgrpo.config_consult import ConsultSettings
 from heartgrpo.config_models import HardwareSettings, JudgeSettings, LoggingSettings, _Section
 from heartgrpo.data.settings import DataSettings, RubricGenSettings
 from heartgrpo.eval.settings import EvalSettings
@@ -248,6 +249,8 @@ class RunConfig(_Section):
     data: DataSettings = Field(default_factory=DataSettings)
     #: the endpoint of `heartgrpo rubrics generate` (None: give --model/--base-url on the command line)
     rubrics: RubricGenSettings | None = None
+    #: multi-turn consultation GRPO (heartgrpo.config_consult; None: single-turn)
+    consult: ConsultSettings | None = None
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)

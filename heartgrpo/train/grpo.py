@@ -184,11 +184,13 @@ def run_grpo(
     reward_weights: Sequence[float] | None = None,
     resume: bool = False,
     callbacks: Sequence[Any] = (),
+    rollout_func: Callable | None = None,
 ) -> GRPOResult:
     """Train GRPO. ``rows`` default to ``<output_dir>/data/grpo.jsonl``; ``adapter`` defaults to
     the SFT adapter when it exists; ``judge`` defaults to :func:`~heartgrpo.judge.factory.build_judge`
     of the config (built here, closed at the end). ``reward_funcs``/``reward_weights`` replace the
-    configured rewards (tests, custom setups). This is ``heartgrpo grpo`` and the
+    configured rewards (tests, custom setups). ``rollout_func`` goes to TRL's ``GRPOTrainer`` as it
+    is (multi-turn consultations, :mod:`heartgrpo.consult.environment`). This is ``heartgrpo grpo`` and the
     :func:`heartgrpo.pipeline.stage_grpo` of the notebooks."""
     from heartgrpo.train.backend import import_backend_first
 
@@ -227,6 +229,7 @@ def run_grpo(
             train_dataset=Dataset.from_list(data),
             processing_class=loaded.tokenizer,
             callbacks=[down, *callbacks],
+            **({"rollout_func": rollout_func} if rollout_func is not None else {}),
         )
         trainer.callback_handler.callbacks.insert(0, step_log)  # before TensorBoard/W&B: they see the judge keys
         if not trl_passes_log_metric():  # TRL < 1.0: the reward functions' metrics reach the log this way
