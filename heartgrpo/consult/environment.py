@@ -23,9 +23,10 @@ which chat templates do not render.
 
 Episode: the opening prompt (the chief complaint), then up to ``max_turns`` doctor turns; after
 each but the last the patient answers through its fact gate; the episode ends when the patient
-says the end marker (the doctor gave advice), at ``max_turns``, when a doctor turn runs past
-``max_turn_tokens`` without ending, or when the next patient turn would pass the trainer's
-``max_completion_length``. The final advice is the last doctor turn. The extra field ``consult``
+says the end marker (the doctor gave advice), at ``max_turns``, or when the completion budget
+(the trainer's ``max_completion_length``, patient turns included) leaves no room for another
+patient turn and reply. A doctor turn cut at ``max_turn_tokens`` is closed by the environment
+(an end-of-turn token with mask 0) and the consultation goes on. The final advice is the last doctor turn. The extra field ``consult``
 holds per rollout ``{case_id, final_advice, questions, turns, released, overshared, failed}``.
 
     >>> from heartgrpo.consult.cards import CaseCard, EXAMPLE_CARD
@@ -160,8 +161,12 @@ def run_episodes(model: Any, tokenizer: Any, prompts: Sequence[Sequence[Mapping[
                 toks = toks[: max_completion_length - len(completion_ids[i])]
                 completion_ids[i] += toks
                 env_mask[i] += [1] * len(toks)
+                full = len(completion_ids[i]) + 1 >= max_completion_length
+                if not ended_turn and not full:  # a turn cut at max_turn_tokens: the environment closes it
+                    completion_ids[i].append(eos)
+                    env_mask[i].append(0)
                 text = tokenizer.decode(toks, skip_special_tokens=True).strip()
-                reply = await episodes[i].doctor_says(text, last=not ended_turn)
+                reply = await episodes[i].doctor_says(text, last=full)
                 if reply is None:
                     return
                 suffix = patient_turn_ids(tokenizer, reply)
