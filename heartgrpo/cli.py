@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from heartgrpo.cli_common import DEFAULT_CONFIG, ConfigOpt, SetOpt, VerboseOpt, _fmt, _load, _run, _setup, _summary  # noqa: F401
+from heartgrpo.cli_consult import cases_app, consult
 from heartgrpo.cli_data import prep, rubrics_app
 from heartgrpo.cli_verifier import judge_app, verifier_app
 
@@ -124,6 +125,8 @@ def demo(config: Path = ConfigOpt, set_: list[str] = SetOpt, verbose: bool = Ver
 app.add_typer(verifier_app, name="verifier")
 app.add_typer(judge_app, name="judge")
 app.add_typer(rubrics_app, name="rubrics")
+app.add_typer(cases_app, name="cases")
+app.command("consult")(consult)
 
 
 @app.command()

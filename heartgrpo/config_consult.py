@@ -20,10 +20,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from heartgrpo.data.settings import RubricGenSettings
 from heartgrpo.endpoint import EndpointSettings
 from heartgrpo.train.trl_compat import package_version
 
-__all__ = ["CONSULT_MIN_TRL", "ConsultSettings", "PatientEndpointSettings", "require_consult_trl"]
+__all__ = ["CONSULT_MIN_TRL", "CaseGenSettings", "ConsultSettings", "PatientEndpointSettings", "require_consult_trl"]
 
 #: the TRL whose GRPOTrainer ``rollout_func`` / ``env_mask`` contract the consultation code follows
 CONSULT_MIN_TRL = (1, 14)
@@ -53,6 +54,13 @@ class PatientEndpointSettings(EndpointSettings):
     max_tokens: int = Field(160, gt=0)
 
 
+class CaseGenSettings(RubricGenSettings):
+    """The endpoint that writes case cards (``heartgrpo cases generate``; ``consult.generate``),
+    with the same retries, cache and ``max_attempts`` as ``rubrics generate``."""
+
+    temperature: float = Field(0.7, ge=0)
+
+
 class ConsultSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -68,6 +76,8 @@ class ConsultSettings(BaseModel):
     coverage_weight: float = Field(1.0, ge=0)
     turn_cost: float = Field(0.05, ge=0)
     level_weights: dict[int, float] = Field(default_factory=lambda: {1: 2.0, 2: 1.0})
+    #: the endpoint of `heartgrpo cases generate` (None: give --model/--base-url on the command line)
+    generate: CaseGenSettings | None = None
 
     @model_validator(mode="after")
     def _usable(self) -> ConsultSettings:

@@ -76,3 +76,11 @@ def test_duplicate_card_ids_across_files_and_jsonl_cards(tmp_path: Path) -> None
 def test_exact_task_cards_validate_as_cards() -> None:
     cards = task_cards()
     assert len(cards) == 24 and all(len(c.facts) == 3 for c in cards)
+
+
+def test_shipped_cards_have_no_keyword_problems() -> None:
+    from heartgrpo.consult.cards import CaseCard, card_problems
+
+    assert [p for c in builtin_cards() for p in card_problems(c)] == []
+    leaky = CaseCard.model_validate(_card(chief_complaint="My chest is tight and I live alone."))
+    assert card_problems(leaky) == ["fact alone: keyword 'alone' is already in the chief complaint"]

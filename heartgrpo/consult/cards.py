@@ -41,6 +41,7 @@ __all__ = [
     "Fact",
     "Persona",
     "builtin_cards",
+    "card_problems",
     "card_rows",
     "load_cards",
     "parse_card",
@@ -199,6 +200,25 @@ def load_cards(paths: str | Path | Sequence[str | Path]) -> list[CaseCard]:
 def builtin_cards() -> list[CaseCard]:
     """The heart cases shipped in ``heartgrpo/consult/cases/``."""
     return load_cards(Path(str(resources.files("heartgrpo.consult").joinpath(CASES_DIR))))
+
+
+def card_problems(card: CaseCard) -> list[str]:
+    """What makes a valid card unfit for the oversharing measure: a keyword absent from its own
+    fact's text, a keyword already in the chief complaint, or one inside another fact's text.
+
+    >>> card_problems(CaseCard.model_validate(EXAMPLE_CARD))
+    []
+    """
+    out = []
+    complaint = card.chief_complaint.lower()
+    for f in card.facts:
+        for k in f.keywords:
+            if k not in f.text.lower():
+                out.append(f"fact {f.id}: keyword {k!r} is not in the fact's text")
+            if k in complaint:
+                out.append(f"fact {f.id}: keyword {k!r} is already in the chief complaint")
+            out += [f"fact {f.id}: keyword {k!r} is also in fact {g.id}" for g in card.facts if g.id != f.id and k in g.text.lower()]
+    return out
 
 
 def card_rows(cards: Sequence[CaseCard]) -> list[dict]:

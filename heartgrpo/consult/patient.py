@@ -7,6 +7,8 @@ released; the patient then answers from the released facts only:
 * :class:`ScriptedPatient`: says the newly released facts' texts, "I don't know." when a
   question unlocks nothing, and :data:`~heartgrpo.consult.gate.END_MARKER` when the turn is
   advice (asks nothing). Deterministic; the CPU path and the tests use it.
+* :class:`HumanPatient`: a person at the terminal plays the patient; after each doctor turn
+  they are shown only the facts the gate released (``heartgrpo consult --patient human``).
 * :class:`LLMPatient`: an OpenAI-compatible model through :class:`heartgrpo.endpoint.Endpoint`,
   with the versioned system prompt ``prompts/patient_v1.txt`` (everyday language, vague, part of
   one symptom per turn, "don't know" for anything not in the case, ``END_CONSULTATION`` after
@@ -42,6 +44,7 @@ from heartgrpo.consult.gate import END_MARKER, FactGate, classify_intents, is_en
 
 __all__ = [
     "DONT_KNOW",
+    "HumanPatient",
     "PATIENT_PROMPT",
     "LLMPatient",
     "Patient",
@@ -153,4 +156,21 @@ class LLMPatient:
         if advice and END_MARKER not in text:
             text = f"{text} {END_MARKER}".strip()
         self.history.append({"role": "assistant", "content": text})
+        return PatientReply(text, [f.id for f in new], ended, overshared(text, self.gate))
+
+
+class HumanPatient:
+    """A person plays the patient: shown the chief complaint and, after each doctor turn, the
+    facts the gate released so far; ``ask`` reads their answer (default :func:`input`), ``show``
+    prints (default :func:`print`). An empty answer or the end marker ends the consultation."""
+
+    def __init__(self, card: CaseCard, *, ask: Any = input, show: Any = print) -> None:
+        self.card, self.gate, self.ask, self.show = card, FactGate(card), ask, show
+
+    async def reply(self, doctor_turn: str) -> PatientReply:
+        new = [] if is_end_of_advice(doctor_turn) else self.gate.ask(doctor_turn)
+        facts = "; ".join(f.text for f in self.gate.released) or "(none: answer 'I don't know')"
+        self.show(f"[you may say: {facts}]" + (" [the doctor gave advice: type END to finish]" if is_end_of_advice(doctor_turn) else ""))
+        text = str(self.ask("patient> ")).strip()
+        ended = not text or END_MARKER in text or text.upper() == "END"
         return PatientReply(text, [f.id for f in new], ended, overshared(text, self.gate))

@@ -12,11 +12,12 @@ Checklist (exact checkers over the advice's phrases; level 1 must, 2 should)::
     call_ems      L1 5  says call_emergency_services
     aspirin       L1 5  chest pain only: chew_aspirin when safe (no allergy, no thinner) and not
                         avoid_aspirin; else avoid_aspirin and not chew_aspirin
-    living        L2 3  alone: unlock_the_door and not someone_stays_with_you; not alone: the reverse
+    living        L1 5  alone: unlock_the_door and not someone_stays_with_you; not alone: the reverse
+    thinner       L2 3  mention_blood_thinner exactly when the patient takes one
     symptom_care  L2 2  sit_down_and_rest / check_your_pulse / sit_upright for the symptom
     no_pitfall    L2 2  neither wait_and_see nor drive_to_hospital
 
-Without asking, the aspirin and living items are a guess; after asking they are certain, so the
+Without asking, the aspirin, living and thinner items are a guess; after asking they are certain, so the
 reward of :mod:`heartgrpo.consult.rewards` (a per-question cost included) is higher for a
 policy that asks and then uses the answers. The single-turn baseline (``max_turns=1``) cannot
 ask: its first turn is its advice.
@@ -26,9 +27,9 @@ ask: its first turn is its advice.
     (24, 'chest_pain')
     >>> c = next(c for c in cards if c.id == "exact-chest_pain-aspirin_allergy-no_blood_thinner-alone_at_home")
     >>> check(c.id, "call_emergency_services avoid_aspirin unlock_the_door sit_down_and_rest", task_rubric(c.id))
-    [True, True, True, True, True]
-    >>> check(c.id, "call_emergency_services chew_aspirin", task_rubric(c.id))
-    [True, False, False, False, True]
+    [True, True, True, True, True, True]
+    >>> check(c.id, "call_emergency_services chew_aspirin mention_blood_thinner", task_rubric(c.id))
+    [True, False, False, False, False, True]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from heartgrpo.judge.types import JudgeStats, Verdict
 __all__ = [
     "ADVICE_PHRASES",
     "ASK_PHRASES",
+    "FACT_DEPENDENT",
     "FACT_WORDS",
     "SYMPTOMS",
     "ExactConsultJudge",
@@ -68,10 +70,12 @@ ASK_PHRASES = ("ask_allergies", "ask_medications", "ask_living")
 FACT_WORDS = tuple(w for _, yes, no in SLOTS.values() for w in (yes, no)) + ("dont_know",)
 SYMPTOM_CARE = {"chest_pain": "sit_down_and_rest", "palpitations": "check_your_pulse", "breathless": "sit_upright"}
 ADVICE_PHRASES = ("call_emergency_services", "chew_aspirin", "avoid_aspirin", "unlock_the_door", "someone_stays_with_you",
+                  "mention_blood_thinner",
                   *SYMPTOM_CARE.values(), "help_is_on_the_way", "wait_and_see", "drive_to_hospital")
 CHECKS = (("call_ems", 1, 5.0, "Tells the patient to call emergency services (call_emergency_services)."),
           ("aspirin", 1, 5.0, "Gives aspirin only when safe: chew_aspirin with no allergy and no blood thinner, else avoid_aspirin."),
-          ("living", 2, 3.0, "Fits the home situation: unlock_the_door when alone, someone_stays_with_you when not."),
+          ("living", 1, 5.0, "Fits the home situation: unlock_the_door when alone, someone_stays_with_you when not."),
+          ("thinner", 2, 3.0, "Says to tell the paramedics about the blood thinner (mention_blood_thinner) exactly when one is taken."),
           ("symptom_care", 2, 2.0, "Gives the symptom's first-aid step."),
           ("no_pitfall", 2, 2.0, "Does not advise waiting (wait_and_see) or driving (drive_to_hospital)."))
 
@@ -116,6 +120,8 @@ def _rule(name: str, symptom: str, facts: dict[str, str], w: set[str]) -> bool:
     if name == "living":
         yes, no = ("unlock_the_door", "someone_stays_with_you")[:: 1 if facts["living"] == "alone_at_home" else -1]
         return yes in w and no not in w
+    if name == "thinner":
+        return ("mention_blood_thinner" in w) == (facts["medication"] == "on_blood_thinner")
     if name == "symptom_care":
         return SYMPTOM_CARE[symptom] in w
     if name == "no_pitfall":
@@ -176,32 +182,45 @@ def ideal_dialogue(card_id: str) -> tuple[str, str]:
     if symptom == "chest_pain":
         advice.append("chew_aspirin" if safe else "avoid_aspirin")
     advice += ["unlock_the_door" if facts["living"] == "alone_at_home" else "someone_stays_with_you", SYMPTOM_CARE[symptom]]
+    if facts["medication"] == "on_blood_thinner":
+        advice.append("mention_blood_thinner")
     return " ".join(ASK_PHRASES), " ".join(advice)
 
 
-def _random_advice(rng: random.Random) -> str:
-    return " ".join(rng.sample(ADVICE_PHRASES, rng.randint(2, 6)))
+#: the advice phrases whose right choice depends on a hidden fact
+FACT_DEPENDENT = ("chew_aspirin", "avoid_aspirin", "unlock_the_door", "someone_stays_with_you", "mention_blood_thinner")
+
+
+def _warm_advice(symptom: str, rng: random.Random) -> str:
+    """Advice with the fact-independent steps (emergency call, the symptom's first aid) and a
+    random pick of the fact-dependent phrases: it knows what every case needs, not what the
+    hidden facts call for."""
+    picked = [p for p in FACT_DEPENDENT if rng.random() < 0.5]
+    return " ".join(["call_emergency_services", *picked, SYMPTOM_CARE[symptom]])
 
 
 def sft_rows(cards: Sequence[CaseCard], n: int, seed: int) -> list[dict]:
-    """``n`` SFT pairs that teach the format and none of the rules: a random ask turn or a random
-    advice after the opening, and a random advice after a question and the patient's answer."""
+    """``n`` SFT pairs, the warm start of both benchmark arms. Half open with a random ask turn,
+    half with advice; after a question and the patient's answer comes advice. The advice is
+    :func:`_warm_advice`: fact-dependent phrases drawn at random, independent of the facts and of
+    whether anything was asked, so neither when to ask nor how to use an answer is taught."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         card = rng.choice(list(cards))
-        opening = {"role": "user", "content": card.chief_complaint}
+        symptom = card.chief_complaint
+        opening = {"role": "user", "content": symptom}
         kind = rng.random()
         if kind < 1 / 3:
             ask = " ".join(rng.sample(ASK_PHRASES, rng.randint(1, 3)))
             rows.append({"prompt": [opening], "completion": [{"role": "assistant", "content": ask}]})
         elif kind < 2 / 3:
-            rows.append({"prompt": [opening], "completion": [{"role": "assistant", "content": _random_advice(rng)}]})
+            rows.append({"prompt": [opening], "completion": [{"role": "assistant", "content": _warm_advice(symptom, rng)}]})
         else:
             asked = rng.sample(ASK_PHRASES, rng.randint(1, 3))
             answer = " ".join(f.text for f in card.facts_for({SLOTS[s][0] for s, a in zip(SLOTS, ASK_PHRASES) if a in asked}))
             rows.append({"prompt": [opening, {"role": "assistant", "content": " ".join(asked)}, {"role": "user", "content": answer}],
-                         "completion": [{"role": "assistant", "content": _random_advice(rng)}]})
+                         "completion": [{"role": "assistant", "content": _warm_advice(symptom, rng)}]})
     return rows
 
 

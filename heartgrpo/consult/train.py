@@ -21,7 +21,8 @@ from heartgrpo.consult.cards import CaseCard, builtin_cards, card_rows, load_car
 if TYPE_CHECKING:
     from heartgrpo.config import RunConfig
 
-__all__ = ["consult_cards", "consult_rows", "patient_factory_for", "run_consult_grpo"]
+__all__ = ["consult_cards", "consult_rows", "log_summary", "patient_factory_for", "prepare_model", "run_consult_grpo",
+           "warm_start"]
 
 
 def consult_cards(cases: Any) -> list[CaseCard]:
@@ -95,3 +96,47 @@ def run_consult_grpo(cfg: RunConfig, *, cards: Sequence[CaseCard] | None = None,
                                      num_generations=cfg.grpo.num_generations)
         return run_grpo(cfg, rows=consult_rows(c.cases, cards), adapter=adapter, judge=guarded, reward_funcs=[reward],
                         reward_weights=[1.0], callbacks=callbacks, rollout_func=rollout)
+
+
+def prepare_model(cfg: RunConfig) -> Path | str:
+    """The doctor model: for ``cases: exact``, the tiny phrase-token Qwen3 built at
+    ``model.name_or_path`` when it is not there yet; otherwise the configured model as it is."""
+    c = cfg.consult
+    if c is not None and c.cases == "exact":
+        from heartgrpo.consult.task import build_consult_model
+
+        return build_consult_model(cfg.model.name_or_path, seed=cfg.seed)
+    return cfg.model.name_or_path
+
+
+def warm_start(cfg: RunConfig, n_rows: int | None = None) -> Path | None:
+    """The SFT warm start of the exact task (:func:`heartgrpo.consult.task.sft_rows`) when
+    ``sft.enabled``; ``None`` otherwise (the heart-case recipe starts from the instruct model)."""
+    c = cfg.consult
+    if c is None or c.cases != "exact" or not cfg.sft.enabled:
+        return None
+    from heartgrpo.consult.task import sft_rows, task_cards
+    from heartgrpo.train.sft import run_sft
+
+    n = n_rows or cfg.sft.max_steps * cfg.sft.per_device_train_batch_size
+    return run_sft(cfg, sft_rows(task_cards(), n, cfg.seed)).adapter_dir
+
+
+TERMS = ("reward", "consult/judge", "consult/coverage", "consult/turn_cost", "consult/questions", "consult/asking_rate",
+         "consult/unscorable_rate", "consult/oversharing_rate")
+
+
+def log_summary(history: Sequence[dict], terms: Sequence[str] = TERMS) -> list[dict]:
+    """Per logged term, its mean over the first and the last quarter of the training steps.
+
+    >>> log_summary([{"reward": 0.0}, {"reward": 1.0}, {"reward": 2.0}, {"reward": 3.0}], ["reward"])
+    [{'term': 'reward', 'first_quarter': 0.0, 'last_quarter': 3.0}]
+    """
+    out = []
+    for t in terms:
+        values = [float(h[t]) for h in history if t in h]
+        if not values:
+            continue
+        q = max(1, len(values) // 4)
+        out.append({"term": t, "first_quarter": sum(values[:q]) / q, "last_quarter": sum(values[-q:]) / q})
+    return out
