@@ -14,6 +14,8 @@ Checklist (exact checkers over the advice's phrases; level 1 must, 2 should)::
                         avoid_aspirin; else avoid_aspirin and not chew_aspirin
     living        L1 5  alone: unlock_the_door and not someone_stays_with_you; not alone: the reverse
     thinner       L2 3  mention_blood_thinner exactly when the patient takes one
+    names_risks   L1 5  names exactly the risks the patient has (aspirin_allergy, on_blood_thinner,
+                        alone_at_home), so the paramedics hear them
     symptom_care  L2 2  sit_down_and_rest / check_your_pulse / sit_upright for the symptom
     no_pitfall    L2 2  neither wait_and_see nor drive_to_hospital
 
@@ -27,9 +29,9 @@ ask: its first turn is its advice.
     (24, 'chest_pain')
     >>> c = next(c for c in cards if c.id == "exact-chest_pain-aspirin_allergy-no_blood_thinner-alone_at_home")
     >>> check(c.id, "call_emergency_services avoid_aspirin unlock_the_door sit_down_and_rest", task_rubric(c.id))
-    [True, True, True, True, True, True]
-    >>> check(c.id, "call_emergency_services chew_aspirin mention_blood_thinner", task_rubric(c.id))
-    [True, False, False, False, False, True]
+    [True, True, True, True, False, True, True]
+    >>> check(c.id, "call_emergency_services avoid_aspirin unlock_the_door aspirin_allergy alone_at_home", task_rubric(c.id))[4]
+    True
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ SLOTS = {"allergy": ("allergies", "aspirin_allergy", "no_allergies"),
          "living": ("living_situation", "alone_at_home", "not_alone")}
 ASK_PHRASES = ("ask_allergies", "ask_medications", "ask_living")
 FACT_WORDS = tuple(w for _, yes, no in SLOTS.values() for w in (yes, no)) + ("dont_know",)
+#: the fact words that are risks (the "present" value of each slot)
+RISKS = tuple(yes for _, yes, _ in SLOTS.values())
 SYMPTOM_CARE = {"chest_pain": "sit_down_and_rest", "palpitations": "check_your_pulse", "breathless": "sit_upright"}
 ADVICE_PHRASES = ("call_emergency_services", "chew_aspirin", "avoid_aspirin", "unlock_the_door", "someone_stays_with_you",
                   "mention_blood_thinner",
@@ -76,6 +80,7 @@ CHECKS = (("call_ems", 1, 5.0, "Tells the patient to call emergency services (ca
           ("aspirin", 1, 5.0, "Gives aspirin only when safe: chew_aspirin with no allergy and no blood thinner, else avoid_aspirin."),
           ("living", 1, 5.0, "Fits the home situation: unlock_the_door when alone, someone_stays_with_you when not."),
           ("thinner", 2, 3.0, "Says to tell the paramedics about the blood thinner (mention_blood_thinner) exactly when one is taken."),
+          ("names_risks", 1, 5.0, "Names exactly the patient's risks for the paramedics (aspirin_allergy, on_blood_thinner, alone_at_home)."),
           ("symptom_care", 2, 2.0, "Gives the symptom's first-aid step."),
           ("no_pitfall", 2, 2.0, "Does not advise waiting (wait_and_see) or driving (drive_to_hospital)."))
 
@@ -122,6 +127,8 @@ def _rule(name: str, symptom: str, facts: dict[str, str], w: set[str]) -> bool:
         return yes in w and no not in w
     if name == "thinner":
         return ("mention_blood_thinner" in w) == (facts["medication"] == "on_blood_thinner")
+    if name == "names_risks":
+        return {r for r in RISKS if r in w} == {r for r in RISKS if r in facts.values()}
     if name == "symptom_care":
         return SYMPTOM_CARE[symptom] in w
     if name == "no_pitfall":
@@ -184,6 +191,7 @@ def ideal_dialogue(card_id: str) -> tuple[str, str]:
     advice += ["unlock_the_door" if facts["living"] == "alone_at_home" else "someone_stays_with_you", SYMPTOM_CARE[symptom]]
     if facts["medication"] == "on_blood_thinner":
         advice.append("mention_blood_thinner")
+    advice += [r for r in RISKS if r in facts.values()]
     return " ".join(ASK_PHRASES), " ".join(advice)
 
 
@@ -195,7 +203,7 @@ def _warm_advice(symptom: str, rng: random.Random) -> str:
     """Advice with the fact-independent steps (emergency call, the symptom's first aid) and a
     random pick of the fact-dependent phrases: it knows what every case needs, not what the
     hidden facts call for."""
-    picked = [p for p in FACT_DEPENDENT if rng.random() < 0.5]
+    picked = [p for p in (*FACT_DEPENDENT, *RISKS) if rng.random() < 0.5]
     return " ".join(["call_emergency_services", *picked, SYMPTOM_CARE[symptom]])
 
 
