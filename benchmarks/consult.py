@@ -177,8 +177,19 @@ def render(summary: dict, meta: dict) -> str:
     ]
     if gap:
         parts.append(f"Multi-turn minus single-turn reward after training, per seed: {fmt_ci(*gap)}.")
-    parts.append("A tiny phrase-token model on an exact task: these figures show the multi-turn machinery "
-                 "(rollout, mask, reward) learns; they say nothing about clinical quality. No LLM patient or GPU run is measured here.")
+    per_seed = [[r["arm"], r["seed"], f"{r['before']['reward']:.3f} -> {r['after']['reward']:.3f}",
+                 f"{r['before']['asking_rate']:.2f} -> {r['after']['asking_rate']:.2f}", f"{r['seconds']:.0f}"]
+                for r in sorted(meta.get("runs", []), key=lambda r: (r["arm"], r["seed"]))]
+    if per_seed:
+        parts += ["Per seed:", md_table(["arm", "seed", "reward", "asking rate", "GRPO seconds"], per_seed)]
+    multi = summary.get("multi-turn", {}).get("asking_rate_rise")
+    if multi:
+        verdict = "rises: its 95% interval is above 0" if multi[1] > 0 else (
+            "does not rise reliably: its 95% interval includes 0 (some seeds learn to ask, others stop asking)"
+            if multi[1] <= 0 <= multi[2] else "falls")
+        parts.append(f"The multi-turn asking rate {verdict}.")
+    parts.append("A tiny phrase-token model on an exact task: these figures show what multi-turn GRPO through the "
+                 "rollout, mask and reward does on a toy problem; they say nothing about clinical quality. No LLM patient or GPU run is measured here.")
     return "\n\n".join(parts)
 
 
@@ -241,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_docs:
         print(f"wrote {saved}")
         return 0
-    path = write_section("consult", render(summary, meta))
+    path = write_section("consult", render(summary, {**meta, "runs": runs}))
     print(f"wrote section consult of {path} in {time.perf_counter() - t0:.0f} s")
     return 0
 

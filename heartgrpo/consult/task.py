@@ -208,8 +208,8 @@ def _warm_advice(symptom: str, rng: random.Random) -> str:
 
 
 def sft_rows(cards: Sequence[CaseCard], n: int, seed: int) -> list[dict]:
-    """``n`` SFT pairs, the warm start of both benchmark arms. Half open with a random ask turn,
-    half with advice; after a question and the patient's answer comes advice. The advice is
+    """``n`` SFT pairs, the warm start of both benchmark arms. Half open with an ask turn (the
+    three ask-phrases in random order), half with advice; after a question and the patient's answer comes advice. The advice is
     :func:`_warm_advice`: fact-dependent phrases drawn at random, independent of the facts and of
     whether anything was asked, so neither when to ask nor how to use an answer is taught."""
     rng = random.Random(seed)
@@ -220,12 +220,12 @@ def sft_rows(cards: Sequence[CaseCard], n: int, seed: int) -> list[dict]:
         opening = {"role": "user", "content": symptom}
         kind = rng.random()
         if kind < 1 / 3:
-            ask = " ".join(rng.sample(ASK_PHRASES, rng.randint(1, 3)))
+            ask = " ".join(rng.sample(ASK_PHRASES, 3))
             rows.append({"prompt": [opening], "completion": [{"role": "assistant", "content": ask}]})
         elif kind < 2 / 3:
             rows.append({"prompt": [opening], "completion": [{"role": "assistant", "content": _warm_advice(symptom, rng)}]})
         else:
-            asked = rng.sample(ASK_PHRASES, rng.randint(1, 3))
+            asked = rng.sample(ASK_PHRASES, 3)
             answer = " ".join(f.text for f in card.facts_for({SLOTS[s][0] for s, a in zip(SLOTS, ASK_PHRASES) if a in asked}))
             rows.append({"prompt": [opening, {"role": "assistant", "content": " ".join(asked)}, {"role": "user", "content": answer}],
                          "completion": [{"role": "assistant", "content": _warm_advice(symptom, rng)}]})
