@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from heartgrpo.answer_format import FormatStyle
 from heartgrpo.config_models import HardwareSettings, JudgeSettings, LoggingSettings, _Section
+from heartgrpo.config_orbit import OrbitSettings
 from heartgrpo.data.settings import DataSettings, RubricGenSettings
 from heartgrpo.eval.settings import EvalSettings
 from heartgrpo.rewards.strategies import check_strategy
@@ -251,6 +252,7 @@ class RunConfig(_Section):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    orbit: OrbitSettings = Field(default_factory=OrbitSettings)  # rubric curriculum, pass@k prefilter
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

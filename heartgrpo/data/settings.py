@@ -84,6 +84,8 @@ class DataSettings(BaseModel):
     augment_reasoning: LLMSettings | None = Field(None, description="write missing reasoning traces with this model")
     generated_rubrics: Path | None = Field(
         None, description="records.jsonl of `heartgrpo rubrics generate`: replaces RaR-Medicine as the SFT/GRPO source")
+    filter: Path | None = Field(
+        None, description="kept.jsonl of `heartgrpo filter` (or its directory): GRPO trains on these prompts instead of grpo.jsonl")
     contamination_check: bool = True
     contamination_ngram: int = Field(8, ge=1)
     contamination_threshold: float = Field(0.5, gt=0.0, le=1.0)

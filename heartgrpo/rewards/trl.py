@@ -70,6 +70,7 @@ __all__ = [
     "extract_answer",
     "format_reward_func",
     "make_reward_func",
+    "parse_rubric_column",
     "trl_supports_async_rewards",
 ]
 
@@ -93,7 +94,8 @@ def trl_supports_async_rewards() -> bool:
     return package_version("trl") >= (0, 27)
 
 
-def _rubric(value: Any, index: int) -> list[dict]:
+def parse_rubric_column(value: Any, index: int) -> list[dict]:
+    """Row ``index`` of the dataset column ``rubrics`` (a list or a JSON string) as canonical criteria dicts."""
     from heartgrpo.rubrics import parse_rubric
 
     if isinstance(value, str):
@@ -168,7 +170,7 @@ def make_reward_func(
             raise ValueError(
                 f"{len(prompts)} prompts, {len(completions)} completions and {len(raw)} rubrics: one each per completion"
             )
-        rubrics = [_rubric(r, i) for i, r in enumerate(raw)]
+        rubrics = [parse_rubric_column(r, i) for i, r in enumerate(raw)]
         answers = [extract_answer(c, strip_think, strip_reasoning) for c in completions]
         results = await gather_staggered(_judge(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
         empty = sum(is_empty_answer(a) for a in answers) / len(answers) if answers else 0.0

@@ -76,6 +76,12 @@ def build_reward_funcs(cfg: RunConfig, judge: Any) -> tuple[list[Callable], list
             )
         )
         weights.append(spec.weight)
+    if cfg.orbit.curriculum is not None:  # the curriculum replaces the rubric strategies
+        from heartgrpo.train.curriculum import curriculum_from_settings
+
+        funcs, weights = [curriculum_from_settings(cfg.orbit.curriculum, judge, cfg)], [1.0]
+        if cfg.reward.format_reward.enabled and cfg.reward.format_reward.on_judge_failure == "exclude":
+            raise ValueError("orbit.curriculum with reward.format_reward needs format_reward.on_judge_failure: format_only")
     if cfg.reward.format_reward.enabled:
         fmt = cfg.reward.format_reward
         funcs.append(format_reward_func(fmt.style, rubric_funcs=list(funcs), on_judge_failure=fmt.on_judge_failure))
@@ -197,7 +203,11 @@ def run_grpo(
     from heartgrpo.train.vllm_server import require_vllm_server
 
     require_vllm_server(cfg.grpo)  # a generation server that does not answer fails before any model loads
-    data = select_prompts(grpo_rows(load_jsonl(cfg.data_dir / "grpo.jsonl") if rows is None else rows), cfg.grpo.prompt_ids)
+    if rows is None:
+        from heartgrpo.data.filter import grpo_source
+
+        rows = load_jsonl(grpo_source(cfg))  # data.filter's kept prompts, else grpo.jsonl
+    data = select_prompts(grpo_rows(rows), cfg.grpo.prompt_ids)
     data = data[: cfg.grpo.max_prompts]  # None: every prompt
     if adapter is None and (cfg.sft_dir / "adapter" / "adapter_config.json").is_file():
         adapter = cfg.sft_dir / "adapter"
@@ -218,6 +228,9 @@ def run_grpo(
         from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
         from heartgrpo.train.trl_compat import neutral_unscorable_trainer_class, trl_passes_log_metric
 
+        from heartgrpo.train.curriculum import curriculum_callbacks
+
+        callbacks = [*callbacks, *curriculum_callbacks(funcs)]  # a curriculum's state goes into each checkpoint
         step_log = StepLogCallback(out, guarded, jsonl=cfg.logging.jsonl, csv_file=cfg.logging.csv)
         down = JudgeDownCallback(guarded, cfg.judge.max_down_seconds)
         trainer = neutral_unscorable_trainer_class(resumable_trainer_class(GRPOTrainer))(
