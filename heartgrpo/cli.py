@@ -15,10 +15,12 @@ import typer
 
 from heartgrpo.cli_common import DEFAULT_CONFIG, ConfigOpt, SetOpt, VerboseOpt, _fmt, _load, _run, _setup, _summary  # noqa: F401
 from heartgrpo.cli_data import prep, rubrics_app
+from heartgrpo.cli_orbit import filter_
 from heartgrpo.cli_verifier import judge_app, verifier_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GRPO with LLM-judged rubric rewards for heart-focused medical QA.")
 app.command()(prep)  # heartgrpo/cli_data.py, with the rubrics group
+app.command("filter")(filter_)  # heartgrpo/cli_orbit.py: the pass@k prefilter
 
 
 @app.command()
