@@ -90,7 +90,11 @@ def rubrics_generate(
         if exemplars:
             from heartgrpo.data.rubric_retrieve import RubricRetriever, load_pool
 
+            from heartgrpo.data.rubric_retrieve import pool_card
+
             retriever = RubricRetriever(load_pool(exemplars))
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "exemplar_pool.md").write_text(pool_card(retriever.pool), encoding="utf-8")
         r = generate_rubrics(input, out, settings, limit=limit, prompt=names[prompt or ("orbit" if exemplars else "rar")], retriever=retriever)
         s = r.summary
         _summary("rubrics generate", [
@@ -117,12 +121,13 @@ def rubrics_pool(
     def go() -> None:
         from collections import Counter
 
-        from heartgrpo.data.rubric_retrieve import build_pool, default_pool, write_pool
+        from heartgrpo.data.rubric_retrieve import build_pool, default_pool, pool_card, write_pool
 
         pool = build_pool(rar, healthbench) if rar else (default_pool() if healthbench == Path("../shared/data/healthbench") else build_pool(healthbench_dir=healthbench))
         write_pool(pool, out)
+        out.with_suffix(".md").write_text(pool_card(pool), encoding="utf-8")
         _summary("rubrics pool", [("cases", len(pool)), ("by source", ", ".join(f"{k} {v}" for k, v in Counter(c["source"] for c in pool).items())),
-                                  ("pool", out)])
+                                  ("pool", out), ("pool card", out.with_suffix(".md"))])
 
     _run(go)
 

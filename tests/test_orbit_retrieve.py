@@ -121,6 +121,7 @@ def test_generate_with_exemplars_against_a_loopback_server_passes_rubrics_check(
     points = [c["points"] for c in record["rubrics"]]
     assert points == [9, 5, 8, 4, 6, 2, 3, -7, -10]  # HealthBench scale kept; the positive "pitfall" snapped to -10
     assert "axis:context_awareness" in record["rubrics"][3]["tags"]
+    assert "hard_rebuilt_dev.jsonl | dev | 2 |" in (tmp_path / "out" / "exemplar_pool.md").read_text()  # the pool is listed
     assert record["rubric_generator"]["prompt"].startswith("rubric_gen_orbit_v1@") and "+pool@" in record["rubric_generator"]["prompt"]
     res = CliRunner().invoke(app, ["rubrics", "check", "--input", str(tmp_path / "out" / "rubrics_rar.jsonl"), "--out", str(tmp_path / "check")])
     assert res.exit_code == 0, res.output

@@ -44,7 +44,7 @@ from typing import Any
 from heartgrpo.jsonl import read_jsonl, write_jsonl
 
 __all__ = ["EVAL_SPLITS", "Exemplars", "RubricRetriever", "build_pool", "default_pool", "exemplar_block", "load_pool",
-           "pool_fingerprint", "text_key", "write_pool"]
+           "pool_card", "pool_fingerprint", "text_key", "write_pool"]
 
 #: splits that never enter a pool (HealthBench's held-out ``eval``; RaR-Medicine's val/test)
 EVAL_SPLITS = frozenset({"eval", "test", "val", "validation", "heldout", "held_out"})
@@ -203,3 +203,23 @@ def exemplar_block(ex: Exemplars, *, max_question_chars: int = 600, max_example_
 def write_pool(pool: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write a pool JSONL (what ``rubrics generate --exemplars PATH`` reads)."""
     return write_jsonl(pool, path)
+
+
+def pool_card(pool: Sequence[dict[str, Any]]) -> str:
+    """A markdown card of the pool: cases and items per source and split, and what never enters it.
+
+    >>> print(pool_card([{"id": "a", "source": "s", "split": "train", "rubrics": [{"criterion": "c", "points": 1}]}]).splitlines()[4])
+    | s | train | 1 | 1 |
+    """
+    from collections import Counter
+
+    cases = Counter((c["source"], c["split"]) for c in pool)
+    items = Counter()
+    for c in pool:
+        items[(c["source"], c["split"])] += len(c["rubrics"])
+    lines = [f"# Rubric exemplar pool ({len(pool)} cases, fingerprint {pool_fingerprint(pool)})", "",
+             "| source | split | cases | rubric items |", "|---|---|---|---|"]
+    lines += [f"| {src} | {split} | {n} | {items[(src, split)]} |" for (src, split), n in sorted(cases.items())]
+    lines += ["", f"Never in a pool: rows of the splits {', '.join(sorted(EVAL_SPLITS))} and files named for them; "
+              "at retrieval time, the target question itself (same id, same text, or TF-IDF cosine >= 0.95)."]
+    return "\n".join(lines) + "\n"
