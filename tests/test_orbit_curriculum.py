@@ -222,3 +222,18 @@ def test_a_killed_grpo_run_resumes_with_the_curriculum_state(tiny_qwen3: Path, t
     result = run_grpo(part_cfg, rows, judge=KeywordJudge(), reward_funcs=[resumed], resume=True)
     assert result.resumed_from.name == "checkpoint-3"
     assert resumed.state_dict() == full.state_dict()  # same completions, same verdicts, same state
+
+
+def test_orbit_curriculum_in_the_config_replaces_the_rubric_strategies():
+    from heartgrpo.config import ConfigError, config_from_dict
+    from heartgrpo.train.grpo import build_reward_funcs
+
+    base = {"name": "t", "model": {"name_or_path": "x"}, "grpo": {"num_generations": 2, "per_device_train_batch_size": 4},
+            "orbit": {"curriculum": {"policy": "review", "window": 4, "power": 3.0}}}
+    funcs, weights = build_reward_funcs(config_from_dict(base), KeywordJudge())
+    assert len(funcs) == 1 and weights == [1.0] and isinstance(funcs[0], RubricCurriculum)
+    assert funcs[0].policy == StochasticReview(window=4, power=3.0) and funcs[0].num_generations == 2
+    with pytest.raises(ValueError, match="format_only"):
+        build_reward_funcs(config_from_dict({**base, "reward": {"format_reward": {"enabled": True}}}), KeywordJudge())
+    with pytest.raises(ConfigError, match="takes no option"):
+        config_from_dict({**base, "orbit": {"curriculum": {"policy": "sequential", "admit_at": 0.8}}})
