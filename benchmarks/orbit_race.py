@@ -51,7 +51,8 @@ def prefilter(model_path: Path, adapter: Path, train: list[dict], k: int, seed: 
 
 def run_arm(model_path: Path, run_dir: Path, adapter: Path, seed: int, arm: str, steps: int, train: list[dict],
             held: list[dict], every: int, tokenizer: Any, filtered: dict | None) -> dict:
-    from heartgrpo.train.curriculum import RubricCurriculum, make_policy
+    from heartgrpo.train.curriculum import RubricCurriculum
+    from heartgrpo.train.curriculum_policies import make_policy
     from heartgrpo.train.grpo import run_grpo
 
     strategy = "complexity" if arm == "complexity" else "healthbench"

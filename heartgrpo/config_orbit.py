@@ -44,7 +44,7 @@ class CurriculumSettings(_Section):
         return self
 
     def policy_object(self) -> Any:
-        from heartgrpo.train.curriculum import POLICIES, make_policy
+        from heartgrpo.train.curriculum_policies import POLICIES, make_policy
 
         import dataclasses
 

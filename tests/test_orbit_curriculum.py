@@ -11,14 +11,8 @@ from pathlib import Path
 import pytest
 
 from heartgrpo.judge import Verdict
-from heartgrpo.train.curriculum import (
-    STATE_FILE,
-    AdmissionGated,
-    RubricCurriculum,
-    Sequential,
-    StochasticReview,
-    make_policy,
-)
+from heartgrpo.train.curriculum import STATE_FILE, RubricCurriculum
+from heartgrpo.train.curriculum_policies import AdmissionGated, Sequential, StochasticReview, make_policy
 
 
 def _always(curriculum, pid, points, succeed, steps):
