@@ -64,7 +64,7 @@ def filter_(
         paths = write_filter_report(result, out or cfg.output_dir / "filter")
         c = result.counts
         _summary("filter", [("answers from", result.settings["generator"]),
-                            ("judge", result.settings["judge"] + (" (APPROXIMATE)" if result.settings["judge_approximate"] else "")),
+                            ("judge", result.settings["judge"] + (" (APPROXIMATE)" if result.settings["judge_approximate"] and "APPROXIMATE" not in result.settings["judge"] else "")),
                             ("prompts kept / in", f"{len(result.kept_rows)} / {len(rows)}"),
                             ("dropped: zero-variance / mastered / hopeless", f"{c['zero_variance']} / {c['mastered']} / {c['hopeless']}"),
                             ("unjudged (kept)", c["unjudged"]),

@@ -142,8 +142,14 @@ def filter_prompts(rows: Sequence[dict], generator: Any, judge: Any, *, k: int =
     settings = {"k": k, "strategy": strategy, "mastered_above": mastered_above, "hopeless_below": hopeless_below,
                 "generator": getattr(generator, "model_id", type(generator).__name__),
                 "generation": dict(getattr(generator, "settings", {}) or {}),
-                "judge": getattr(judge, "id", type(judge).__name__), "judge_approximate": bool(getattr(judge, "approximate", False))}
+                "judge": _judge_name(judge), "judge_approximate": bool(getattr(judge, "approximate", False))}
     return FilterResult(prompts, kept, settings, {"sampling": t1 - t0, "judging": t2 - t1, "total": t2 - t0})
+
+
+def _judge_name(judge: Any) -> str:
+    from heartgrpo.judge.types import describe_judge
+
+    return describe_judge(judge).label.strip(" -") or str(getattr(judge, "id", "") or type(judge).__name__)
 
 
 def write_filter_report(result: FilterResult, out_dir: Path) -> dict[str, Path]:
@@ -159,7 +165,7 @@ def write_filter_report(result: FilterResult, out_dir: Path) -> dict[str, Path]:
     js = out_dir / "filter.json"
     js.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
     s = result.settings
-    judge = s["judge"] + (" (APPROXIMATE)" if s["judge_approximate"] else "")
+    judge = s["judge"] + (" (APPROXIMATE)" if s["judge_approximate"] and "APPROXIMATE" not in s["judge"] else "")
     lines = [f"# Pass@k prefilter: {len(result.kept_rows)} of {len(result.prompts)} prompts kept", "",
              f"k = {s['k']} answers per prompt from `{s['generator']}`, judged by {judge}, scored with `{s['strategy']}`; "
              f"mastered when the mean reward > {s['mastered_above']}, hopeless when < {s['hopeless_below']}, "
