@@ -26,8 +26,9 @@ def test_arms_are_paired_against_healthbench_and_rendered():
     assert set(tests) == {"prefilter", "curriculum:review"}
     assert tests["prefilter"]["diff"] == pytest.approx(0.10) and tests["prefilter"]["wins"] == 3
     meta = {"command": "python -m benchmarks.orbit_race", "seconds": 30.0, "note": "", "n_train": 250, "n_held": 40,
-            "steps": 20, "seeds": [0, 1, 2], "every": 10, "k": 6}
+            "steps": 20, "seeds": [0, 1, 2], "every": 10, "k": 6,
+            "filters": {"0": {"counts": {"kept": 200, "unjudged": 0, "mastered": 30, "hopeless": 0, "zero_variance": 20}}}}
     text = render(summary, meta)
-    assert "| prefilter |" in text and "(filter 4.0)" in text and "| 200 |" in text
+    assert "| prefilter |" in text and "(filter 4.0)" in text and "| 200.0 |" in text
     assert "| curriculum:review |" in text and "0.100" in text
-    assert "What it does not" in text
+    assert "What it does not" in text and "seed 0: 50 (30 mastered) (20 zero_variance)" in text
