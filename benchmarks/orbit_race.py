@@ -31,7 +31,7 @@ from typing import Any
 from benchmarks import ROOT, fmt_ci, md_table, quick_mode, write_section
 from benchmarks.strategy_race import HELD_OUT, held_out_callback, race_config, run_sft_for_seed
 from heartgrpo.eval.trend import paired_seed_test, steps_to_threshold, t_interval
-from heartgrpo.phrase_task import ExactJudge, build_phrase_model, split_scenarios, task_rows
+from heartgrpo.signal.phrase_task import ExactJudge, build_phrase_model, split_scenarios, task_rows
 
 RUN_DIR = ROOT / "runs" / "bench" / "orbit_race"
 ARMS = ("healthbench", "complexity", "prefilter", "curriculum:sequential", "curriculum:admission", "curriculum:review")
@@ -52,7 +52,7 @@ def prefilter(model_path: Path, adapter: Path, train: list[dict], k: int, seed: 
 def run_arm(model_path: Path, run_dir: Path, adapter: Path, seed: int, arm: str, steps: int, train: list[dict],
             held: list[dict], every: int, tokenizer: Any, filtered: dict | None) -> dict:
     from heartgrpo.train.curriculum import RubricCurriculum
-    from heartgrpo.train.curriculum_policies import make_policy
+    from heartgrpo.rewards.curriculum import make_policy
     from heartgrpo.train.grpo import run_grpo
 
     strategy = "complexity" if arm == "complexity" else "healthbench"
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     sft_steps = args.sft_steps or (4 if quick else 80)
     run_dir = RUN_DIR.with_name("orbit_race-quick") if quick else RUN_DIR
     model_path = build_phrase_model(run_dir / "phrase-qwen3")
-    from heartgrpo.train.backend import load_tokenizer
+    from heartgrpo.model.backend import load_tokenizer
 
     tokenizer = load_tokenizer(str(model_path))
     train_prompts, held_prompts = split_scenarios(HELD_OUT, seed=0)

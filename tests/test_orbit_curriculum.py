@@ -12,7 +12,7 @@ import pytest
 
 from heartgrpo.judge import Verdict
 from heartgrpo.train.curriculum import STATE_FILE, RubricCurriculum
-from heartgrpo.train.curriculum_policies import AdmissionGated, Sequential, StochasticReview, make_policy
+from heartgrpo.rewards.curriculum import AdmissionGated, Sequential, StochasticReview, make_policy
 
 
 def _always(curriculum, pid, points, succeed, steps):
@@ -179,7 +179,7 @@ def test_as_a_trl_reward_it_judges_only_the_window_and_keys_state_by_prompt_id()
 def test_a_killed_grpo_run_resumes_with_the_curriculum_state(tiny_qwen3: Path, tmp_path: Path):
     from transformers import TrainerCallback
 
-    from heartgrpo.config import config_from_dict
+    from heartgrpo.config.run import config_from_dict
     from heartgrpo.train.grpo import run_grpo
 
     rows = [{"id": f"q{i}", "prompt": [{"role": "user", "content": f"Chest pain {i}?"}], "rubrics": RUBRIC} for i in range(2)]
@@ -219,7 +219,7 @@ def test_a_killed_grpo_run_resumes_with_the_curriculum_state(tiny_qwen3: Path, t
 
 
 def test_orbit_curriculum_in_the_config_replaces_the_rubric_strategies():
-    from heartgrpo.config import ConfigError, config_from_dict
+    from heartgrpo.config.run import ConfigError, config_from_dict
     from heartgrpo.train.grpo import build_reward_funcs
 
     base = {"name": "t", "model": {"name_or_path": "x"}, "grpo": {"num_generations": 2, "per_device_train_batch_size": 4},

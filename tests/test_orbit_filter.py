@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import config_from_dict
-from heartgrpo.data.filter import filter_prompts, grpo_source, write_filter_report
-from heartgrpo.jsonl import read_jsonl, write_jsonl
+from heartgrpo.config.run import config_from_dict
+from heartgrpo.config.data import grpo_source
+from heartgrpo.data.filter import filter_prompts, write_filter_report
+from heartgrpo.io.jsonl import read_jsonl, write_jsonl
 from heartgrpo.judge import Verdict
 
 RUBRIC = [{"criterion": "Says call", "points": 5, "tags": []}, {"criterion": "Says ecg", "points": 3, "tags": []},
@@ -108,7 +109,7 @@ def test_heartgrpo_filter_runs_from_the_command_line_on_a_tiny_model(tiny_qwen3:
     import yaml
     from typer.testing import CliRunner
 
-    from heartgrpo.cli import app
+    from heartgrpo.cli.app import app
 
     run = tmp_path / "run"
     write_jsonl([_row(f"Chest pain question {i}?") for i in range(3)], run / "data" / "grpo.jsonl")

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from heartgrpo.cli import app
-from heartgrpo.data.rubric_retrieve import RubricRetriever, build_pool, default_pool, load_pool, text_key, write_pool
-from heartgrpo.jsonl import read_jsonl, write_jsonl
-from heartgrpo.judge.loopback import LoopbackServer, Reply, prompt_of
+from heartgrpo.cli.app import app
+from heartgrpo.data.rubric_pool import build_pool, default_pool, load_pool
+from heartgrpo.rubricgen.retrieve import RubricRetriever, text_key, write_pool
+from heartgrpo.io.jsonl import read_jsonl, write_jsonl
+from heartgrpo.io.loopback import LoopbackServer, Reply, prompt_of
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / ".." / "shared" / "data" / "healthbench"

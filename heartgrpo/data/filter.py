@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.jsonl import write_jsonl
+from heartgrpo.config.data import KEPT_FILE
+from heartgrpo.io.jsonl import write_jsonl
 
-__all__ = ["DROP_REASONS", "FilterResult", "classify", "filter_prompts", "grpo_source", "write_filter_report"]
+__all__ = ["DROP_REASONS", "FilterResult", "classify", "filter_prompts", "write_filter_report"]
 
 #: why a prompt is dropped, in the order the rules are tried
 DROP_REASONS = ("mastered", "hopeless", "zero_variance")
-KEPT_FILE = "kept.jsonl"
 
 
 def classify(rewards: Sequence[float | None], *, mastered_above: float, hopeless_below: float) -> str:
@@ -87,7 +87,7 @@ def filter_prompts(rows: Sequence[dict], generator: Any, judge: Any, *, k: int =
     """Sample ``k`` answers per row with ``generator`` (``batch_size`` completions per call),
     judge them with ``judge``, score with ``strategy`` and classify each row (module docstring)."""
     from heartgrpo.answer_format import extract_answer
-    from heartgrpo.asyncs import gather_staggered, run_sync
+    from heartgrpo.io.asyncs import gather_staggered, run_sync
     from heartgrpo.rewards.strategies import check_strategy, score
     from heartgrpo.rewards.trl import parse_rubric_column
 
@@ -182,16 +182,3 @@ def write_filter_report(result: FilterResult, out_dir: Path) -> dict[str, Path]:
     md = out_dir / "filter.md"
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return {"kept": kept, "json": js, "md": md}
-
-
-def grpo_source(cfg: Any) -> Path:
-    """The GRPO prompts of a run: ``data.filter``'s ``kept.jsonl`` (a file, or the directory of
-    ``heartgrpo filter``) when set, else ``<output_dir>/data/grpo.jsonl``."""
-    chosen = getattr(cfg.data, "filter", None)
-    if chosen is None:
-        return cfg.data_dir / "grpo.jsonl"
-    path = Path(chosen)
-    path = path / KEPT_FILE if path.is_dir() else path
-    if not path.is_file():
-        raise FileNotFoundError(f"data.filter: {path} does not exist; run `heartgrpo filter --config ... --out {path.parent}` first")
-    return path

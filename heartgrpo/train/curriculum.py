@@ -15,7 +15,7 @@ group's verdicts and moves items between statuses. Formulas (one place):
   points, :data:`~heartgrpo.rewards.NoPositivePolicy` (``"signed"``: divide by the pitfalls'
   |points| instead). Any failed verdict in the window makes the reward ``None``.
 
-Policies (named objects, :data:`heartgrpo.train.curriculum_policies.POLICIES`):
+Policies (named objects, :data:`heartgrpo.rewards.curriculum.POLICIES`):
 
 * :class:`Sequential` (``sequential``): window 5 in rubric order; an active item with
   EMA > 0.9 is mastered and the next candidate takes its place.
@@ -40,7 +40,7 @@ State: :meth:`RubricCurriculum.state_dict` / :meth:`~RubricCurriculum.load_state
 :func:`curriculum_callback` writes it into every checkpoint directory (``curriculum_state.json``)
 and reads it back when training resumes from a checkpoint.
 
-    >>> from heartgrpo.train.curriculum_policies import Sequential
+    >>> from heartgrpo.rewards.curriculum import Sequential
     >>> c = RubricCurriculum(judge=None, policy=Sequential(window=2))
     >>> c.select("p", 3)
     [0, 1]
@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.rewards.strategies import NoPositivePolicy, score
-from heartgrpo.train.curriculum_policies import CurriculumPolicy, ItemState, indices_with, ema_update, item_success
+from heartgrpo.rewards.curriculum import CurriculumPolicy, ItemState, indices_with, ema_update, item_success
 
 __all__ = [
     "STATE_FILE",
@@ -207,7 +207,7 @@ class RubricCurriculum:
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         from heartgrpo.answer_format import extract_answer, is_empty_answer
-        from heartgrpo.asyncs import gather_staggered, run_sync
+        from heartgrpo.io.asyncs import gather_staggered, run_sync
         from heartgrpo.rewards.trl import parse_rubric_column
 
         for column in ("id", "rubrics"):
@@ -296,7 +296,7 @@ def curriculum_callback(curriculum: RubricCurriculum) -> Any:
 
 
 def curriculum_from_settings(settings: Any, judge: Any, cfg: Any = None) -> RubricCurriculum:
-    """The curriculum of an ``orbit.curriculum`` section (:class:`heartgrpo.config_orbit.CurriculumSettings`)
+    """The curriculum of an ``orbit.curriculum`` section (:class:`heartgrpo.config.orbit.CurriculumSettings`)
     over ``judge``; ``cfg`` (the run config) gives the group size, seed and reasoning stripping."""
     return RubricCurriculum(judge, settings.policy_object(), alpha=settings.alpha, no_positive=settings.no_positive,
                             num_generations=cfg.grpo.num_generations if cfg is not None else None,
