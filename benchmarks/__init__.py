@@ -76,6 +76,7 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("verifier", "Local verifier vs the GPT-4.1 grader (eval split)", timeout_s=900),
     Benchmark("strategy_race", "Strategy race: six reward strategies in real GRPO on an exact rubric task",
               timeout_s=2400, default=False),
+    Benchmark("orbit_race", "ORBIT arms: pass@k prefilter and rubric curricula in the strategy race", timeout_s=2400, default=False),
     Benchmark("consult", "Consultations: multi-turn GRPO learns to ask (exact CPU task)", timeout_s=1800, default=False),
 )
 

@@ -2,13 +2,13 @@
 
 ``python -m benchmarks.capacity [--quick]`` (or ``python -m benchmarks --only capacity``)
 
-Each replica is a loopback OpenAI-compatible server (``heartgrpo.judge.loopback``) that answers
+Each replica is a loopback OpenAI-compatible server (``heartgrpo.io.loopback``) that answers
 at most ``SLOTS`` requests at once, each ``SERVICE_S`` seconds after it starts (later requests
 queue), so a replica serves ``R = SLOTS / SERVICE_S`` requests/s, the way a vLLM server with a
 full batch does. The replicas run in their own process. For each judge mode the script grades
 one step (``PROMPTS`` prompts x 6 generations x ``N_C`` criteria) through ``make_reward_func``
 and an :class:`~heartgrpo.judge.OpenAIJudge` whose ``base_url`` lists 1, 2 or 4 replicas, and
-compares the wall time with the capacity model of :mod:`heartgrpo.capacity`. Writes the
+compares the wall time with the capacity model of :mod:`heartgrpo.judge.capacity`. Writes the
 ``capacity`` section of ``docs/scaling.md``.
 """
 
@@ -24,9 +24,9 @@ import sys
 import time
 
 from benchmarks import ROOT, docs_dir, md_table, quick_mode, write_section
-from heartgrpo.capacity import judge_seconds, replicas_needed, requests_per_step, sequential_judge_seconds
+from heartgrpo.judge.capacity import judge_seconds, replicas_needed, requests_per_step, sequential_judge_seconds
 from heartgrpo.judge import OpenAIJudge
-from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder
+from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder
 from heartgrpo.rewards import make_reward_func
 
 GENERATIONS = 6
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         f"`python -m benchmarks --only capacity` ({'quick: ' if quick else ''}{prompts} prompt(s) x {GENERATIONS} "
         f"generations x {n_c} criteria, median of {repeats} rounds that interleave the replica counts). Each replica answers {SLOTS} requests at once, "
         f"{SERVICE_S * 1000:.0f} ms each, so R = {rps:.0f} requests/s per replica; the model column is "
-        "`ceil(Q / (k c)) * s` from `heartgrpo.capacity`.",
+        "`ceil(Q / (k c)) * s` from `heartgrpo.judge.capacity`.",
         table,
         f"Per criterion, 2 replicas are {speedups.get(2, float('nan')):.2f}x and 4 replicas "
         f"{speedups.get(4, float('nan')):.2f}x faster than one (the model: 2x and 4x). One replica measured "

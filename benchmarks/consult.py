@@ -49,7 +49,7 @@ EXTRA: dict[str, Any] = {}
 
 
 def config(model: Path, out: Path, seed: int, max_turns: int, steps: int, sft_steps: int):
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
 
     return load_config(ROOT / "configs" / "cpu-consult.yaml", overrides={
         "seed": seed, "output_dir": str(out), "model.name_or_path": str(model), "grpo.max_steps": steps,
@@ -60,7 +60,7 @@ def evaluate(model: Any, tokenizer: Any, cfg: Any) -> dict[str, float]:
     """Mean reward, judge term and asking rate over every card played ``SAMPLES`` times."""
     import torch
 
-    from heartgrpo.asyncs import run_sync
+    from heartgrpo.io.asyncs import run_sync
     from heartgrpo.consult.environment import Episode, run_episodes
     from heartgrpo.consult.rewards import consult_reward_func
     from heartgrpo.consult.task import ExactConsultJudge, scripted_patient, task_cards, task_rows
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         runs, meta = data["runs"], data["meta"]
     else:
         from heartgrpo.consult.task import build_consult_model
-        from heartgrpo.train.backend import load_tokenizer
+        from heartgrpo.model.backend import load_tokenizer
 
         model = build_consult_model(run_dir / "consult-qwen3")
         tokenizer = load_tokenizer(str(model))

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.judge_throughput [--latency 0.2] [--quick]``
 
-A loopback OpenAI-compatible server (``heartgrpo.judge.loopback``, its own process) answers
+A loopback OpenAI-compatible server (``heartgrpo.io.loopback``, its own process) answers
 every request after a fixed artificial latency. For N = 7, 14, 20 criteria the script grades
 6 distinct completions with ``make_reward_func`` (async, awaited on one long-lived event loop,
 as TRL does) in ``per_criterion`` and ``batched`` mode, first with an empty SQLite cache
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from benchmarks import ROOT, md_table, quick_mode, write_section
-from heartgrpo.asyncs import gather_staggered
+from heartgrpo.io.asyncs import gather_staggered
 from heartgrpo.judge import OpenAIJudge, ProcessPoolJudge
 from heartgrpo.judge.prompts import render
 from heartgrpo.rewards import make_reward_func
@@ -45,7 +45,7 @@ def completions(tag: str) -> list[str]:
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "heartgrpo.judge.loopback", "--latency", str(latency)],
+        [sys.executable, "-m", "heartgrpo.io.loopback", "--latency", str(latency)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )
     return proc, proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         f"client CPU, {(floor['seconds'] - single) * 1000 / pc['requests']:.2f} ms per request in the openai "
         "client, httpx and aiohttp, spent one request after another on one core; so the ratio shrinks as "
         "the judge's latency grows (a real judge answers in seconds) and grows when the CPU is shared. "
-        "The judge starts its requests one event-loop turn apart (`heartgrpo.asyncs.gather_staggered`), so "
+        "The judge starts its requests one event-loop turn apart (`heartgrpo.io.asyncs.gather_staggered`), so "
         "each is on the wire while the next is built; with a plain `asyncio.gather` every request leaves "
         "only after all are built and the answers come back in one burst. Measured on the bare client "
         f"({floor['pairs']} interleaved pairs at N = {largest}): staggered median {floor['seconds'] * 1000:.0f} ms, "

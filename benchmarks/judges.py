@@ -45,9 +45,9 @@ class JudgeChoice:
 def _lexical_kappa(run_dir: Path, graded: Path, threshold: float) -> float | None:
     """The lexical judge's kappa on ``graded`` at ``threshold``: from the run's eval.json when it
     measured that threshold, else measured once and kept in ``lexical_kappa.json``."""
-    from heartgrpo.eval.agreement import cohen_kappa
-    from heartgrpo.judge.verifier_data import load_graded
-    from heartgrpo.judge.verifier_run import _lexical_verdicts
+    from heartgrpo.judge.agreement import cohen_kappa
+    from heartgrpo.judge.verifier.examples import load_graded
+    from heartgrpo.judge.verifier.train import _lexical_verdicts
 
     key = f"{threshold:g}"
     ev = run_dir / "eval.json"
@@ -67,8 +67,8 @@ def _lexical_kappa(run_dir: Path, graded: Path, threshold: float) -> float | Non
 def bench_judge(lexical_threshold: float = 0.5, run_dir: Path = VERIFIER_DIR, data: Path = DATA) -> JudgeChoice:
     """The benchmarks' judge (see the module docstring)."""
     from heartgrpo.judge import LexicalJudge
-    from heartgrpo.judge.verifier import VerifierJudge
-    from heartgrpo.judge.verifier_run import ensure_verifier
+    from heartgrpo.judge.verifier.model import VerifierJudge
+    from heartgrpo.judge.verifier.train import ensure_verifier
 
     lexical = LexicalJudge(threshold=lexical_threshold)
     path, reason = ensure_verifier(run_dir, data, progress=False)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
-from heartgrpo.jsonl import append_row, iter_rows, read_jsonl
+from heartgrpo.io.jsonl import append_row, iter_rows, read_jsonl
 from heartgrpo.rewards import VERDICT_STRATEGIES
 from heartgrpo.rubrics import parse_rar_rubric
 from heartgrpo.judge.guarded import GuardedJudge
@@ -55,7 +55,7 @@ def prompt_id(prompt: Any) -> str:
 def sample_rows(paths: list[Path]) -> list[dict]:
     """GRPO rows ``{id, prompt, rubrics}`` from RaR-schema JSONL files: heart questions (the
     project's lexicon classifier) with more than 3 criteria, as in the paper."""
-    from heartgrpo.data.heart import classify
+    from heartgrpo.heart.classifier import classify
 
     rows = []
     for path in paths:
@@ -122,7 +122,7 @@ def step_marker(judge: LoggingJudge) -> Any:
 
 def build_config(model_path: str, strategy: str, seed: int, steps: int, out: Path, quick: bool):
     """``configs/cpu-demo.yaml`` with this run's model, strategy, seed, steps and output dir."""
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
 
     return load_config(ROOT / "configs" / "cpu-demo.yaml", overrides={
         "name": f"learning-curve-{strategy}-s{seed}",
@@ -164,7 +164,7 @@ def judge_threshold() -> float:
     """The approximate judge's word-overlap threshold of ``configs/cpu-demo.yaml`` (training and
     evaluation use the same one; at the default 0.5 no 32-token answer of a 135M model meets any
     criterion, so every score would be 0)."""
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
 
     return load_config(ROOT / "configs" / "cpu-demo.yaml").judge.approximate_threshold
 
@@ -264,11 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     strategies = args.strategies or (["binary", "healthbench"] if quick else list(VERDICT_STRATEGIES))
     max_new = 16 if quick else 32
     if quick:
-        from heartgrpo.train.tiny import build_tiny_qwen3
+        from heartgrpo.model.tiny import build_tiny_qwen3
 
         model_path, model_name = str(build_tiny_qwen3(QUICK_RUN_DIR / "tiny-qwen3")), "tiny random Qwen3 (smoke test)"
     else:
-        from heartgrpo.train.demo_model import ensure_demo_model
+        from heartgrpo.model.demo import ensure_demo_model
 
         model_path, model_name = str(ensure_demo_model()), "SmolLM2-135M-Instruct (CPU demo model)"
 

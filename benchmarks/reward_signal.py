@@ -27,13 +27,12 @@ import numpy as np
 
 from benchmarks import ROOT, figures_dir, fmt_ci, md_table, quick_mode, write_section
 from heartgrpo.rewards import VERDICT_STRATEGIES, complexity_factor
+from heartgrpo.signal.data import load_rar_rubrics, load_verdict_log
 from heartgrpo.signal.study import (
     GROUP_SIZE,
     OutcomeModel,
     draw_groups,
     factor_effect,
-    load_rar_rubrics,
-    load_verdict_log,
     mean_ci,
     signal_measures,
     synthetic_rubrics,

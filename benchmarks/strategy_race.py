@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.strategy_race [--quick] [--steps N] [--seeds K] [--scales group batch]``
 
-The task is :mod:`heartgrpo.phrase_task` (cardiac emergency advice written as whole phrases,
+The task is :mod:`heartgrpo.signal.phrase_task` (cardiac emergency advice written as whole phrases,
 10-15 RaR-style criteria per prompt, every criterion decided by a program, so the reward has no
 judge error). The policy is a tiny random Qwen3 whose tokens are the task's phrases, warmed up
 by a short SFT on random answers (the format, none of the rules; one SFT per seed, shared by
@@ -42,7 +42,7 @@ from benchmarks.strategy_race_report import (  # noqa: F401  (re-exported: the r
     simulated_zero_std,
     summarize,
 )
-from heartgrpo.phrase_task import ExactJudge, build_phrase_model, check, random_answer, split_scenarios, task_rows
+from heartgrpo.signal.phrase_task import ExactJudge, build_phrase_model, check, random_answer, split_scenarios, task_rows
 
 RUN_DIR = ROOT / "runs" / "bench" / "strategy_race"
 QUICK_RUN_DIR = ROOT / "runs" / "bench" / "strategy_race-quick"
@@ -57,7 +57,7 @@ log = logging.getLogger("benchmarks.strategy_race")
 def race_config(model_path: Path, out: Path, seed: int, *, strategy: str = "healthbench", scale: str = "group",
                 steps: int = 100, grpo: dict | None = None, sft: dict | None = None):
     """``configs/cpu-demo.yaml`` with the race's model, SFT and GRPO settings for one run."""
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
 
     g, s = {**GRPO, **(grpo or {})}, {**SFT, **(sft or {})}
     overrides: dict[str, Any] = {
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir or (QUICK_RUN_DIR if quick else RUN_DIR)
 
     model_path = build_phrase_model(run_dir / "phrase-qwen3")
-    from heartgrpo.train.backend import load_tokenizer
+    from heartgrpo.model.backend import load_tokenizer
 
     tokenizer = load_tokenizer(str(model_path))
     train_prompts, held_prompts = split_scenarios(HELD_OUT, seed=0)

@@ -160,7 +160,7 @@ def render(summary: dict, sim: dict, meta: dict) -> str:
     return f"""## Strategy race (real GRPO, exact rubric task)
 
 Command: `{meta['command']}` ({meta['seconds']:.0f} s{' of GRPO training summed over the runs of ' + str(meta['processes']) + ' processes' if meta.get('processes', 1) > 1 else ''} on {os.cpu_count()} CPU cores{meta['note']}).
-Code: `benchmarks/strategy_race.py`; task and exact checkers in `heartgrpo/phrase_task.py`;
+Code: `benchmarks/strategy_race.py`; task and exact checkers in `heartgrpo/signal/phrase_task.py`;
 statistics in `heartgrpo/eval/trend.py`. Raw results: `runs/bench/strategy_race/results.json`.
 
 Task: cardiac-emergency prompts (a symptom and up to three facts about the patient, e.g.
@@ -170,7 +170,7 @@ optional 1-2, pitfalls -1/-2): call emergency services; mention aspirin only wit
 contraindication; no aspirin for an allergic patient or one on a blood thinner; numbered steps
 when asked; at most N phrases; no phrase repeated; end with reassurance; pitfalls such as
 advising to wait and see or to drive to hospital; plus the scenario's own advice (CPR, the AED,
-lying down, ...). Every verdict comes from a program (`heartgrpo.phrase_task.check`): the
+lying down, ...). Every verdict comes from a program (`heartgrpo.signal.phrase_task.check`): the
 reward has no judge error. Policy: a tiny random Qwen3 (hidden 64, 2 layers, LoRA r=16) whose
 {meta['vocab']} tokens are the task's words and phrases, after {meta['sft_steps']} SFT steps on random
 answers (format only; one SFT per seed, shared by all strategies of that seed).

@@ -48,7 +48,7 @@ def _rows() -> list[dict]:
 
 def measure(model_path: str, steps: int, completion_tokens: int, out: Path, judge: dict | None = None) -> dict:
     """Run ``steps`` GRPO steps; return median step time, tokens/s and peak RSS."""
-    from heartgrpo.config import config_from_dict
+    from heartgrpo.config.run import config_from_dict
     from heartgrpo.train.callbacks import read_steps
     from heartgrpo.train.grpo import run_grpo
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick or quick_mode()
     steps = 3 if quick else args.steps
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from heartgrpo.train.tiny import build_tiny_qwen3
+    from heartgrpo.model.tiny import build_tiny_qwen3
 
     import torch
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         tiny = build_tiny_qwen3(Path(tmp) / "tiny")
         models = [("tiny Qwen3 (hidden 64, 2 layers)", str(tiny), 32)]
         if not quick:
-            from heartgrpo.train.demo_model import ensure_demo_model
+            from heartgrpo.model.demo import ensure_demo_model
 
             models.append(("SmolLM2-135M-Instruct (CPU demo model)", str(ensure_demo_model()), 48))
         for label, path, n_tokens in models:

@@ -2,7 +2,7 @@
 
 Trains the verifier on ``graded_dev.jsonl.gz`` of ``../shared/data/healthbench`` (unless
 ``--reuse`` finds one in the run directory), measures it, the lexical judge and DistilledJudge on
-``graded_eval.jsonl.gz`` (:func:`heartgrpo.judge.verifier_run.evaluate_verifier`), and writes the
+``graded_eval.jsonl.gz`` (:func:`heartgrpo.judge.verifier.train.evaluate_verifier`), and writes the
 ``verifier`` section of ``docs/benchmarks.md`` with its figures. It also trains the quick verifier
 (``heartgrpo verifier train --quick``: a seeded sample of 600 dev answers, about a minute) and
 gives its eval figures in a row of its own. ``--quick`` trains only that one. Without the shared
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verifier benchmark skipped: {args.data} has no graded_dev/graded_eval files", file=sys.stderr)
         return 0
 
-    from heartgrpo.judge.verifier import Verifier
-    from heartgrpo.judge.verifier_run import QUICK_ANSWERS, _row, distilled_table, eval_table, evaluate_verifier, train_verifier
+    from heartgrpo.judge.verifier.model import Verifier
+    from heartgrpo.judge.verifier.train import QUICK_ANSWERS, _row, distilled_table, eval_table, evaluate_verifier, train_verifier
 
     model = args.run_dir / "verifier.npz"
     t0, c0 = time.perf_counter(), _cpu_seconds()
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         f"measured on the held-out eval split (`graded_eval.jsonl.gz`: {v['all']['n']} verdicts of "
         f"{v['answers']['n_answers']} answers, conversations never seen in training, never tuned on). "
         "The verifier is APPROXIMATE: a logistic model over hashed features crossing the criterion's words with the "
-        "answer's (`heartgrpo/judge/verifier_features.py`, feature set "
-        f"{info.get('features', 1)}: `heartgrpo/judge/verifier_crosses.py`; a negated criterion, \"Fails to X\", is "
+        "answer's (`heartgrpo/judge/verifier/features.py`, feature set "
+        f"{info.get('features', 1)}: `heartgrpo/judge/verifier/crosses.py`; a negated criterion, \"Fails to X\", is "
         f"learnt as \"X\" turned around), C = {info.get('c')}, a verdict is met from p(met) >= {info.get('threshold', 0.5)}; "
         "features, C and cut were chosen on a conversation-grouped 4-fold split of dev, never on eval. "
         "Score figures are the HealthBench per-answer score under the judge's verdicts against the grader's.",

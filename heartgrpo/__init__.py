@@ -4,7 +4,3 @@ Light at import: submodules (rewards, rubrics, judge, data, train, eval) are imp
 """
 
 __version__ = "0.1.0"
-
-from heartgrpo import _moved
-
-_moved.install()  # old import paths of moved modules (heartgrpo.train.pipeline, ...) stay valid

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from heartgrpo.config import RunConfig
+    from heartgrpo.config.run import RunConfig
 
 __all__ = ["doctor_command", "find_root", "open_run"]
 
@@ -34,7 +34,7 @@ def find_root(start: str | Path | None = None) -> Path:
 def doctor_command(config: str | Path, overrides: Mapping[str, Any] | None = None) -> list[str]:
     """``heartgrpo doctor --run`` for ``config`` with ``overrides`` as ``--set`` options."""
     sets = [f"--set={key}={json.dumps(value)}" for key, value in (overrides or {}).items()]
-    return [sys.executable, "-m", "heartgrpo.cli", "doctor", "--run", "--config", str(config), *sets]
+    return [sys.executable, "-m", "heartgrpo.cli.app", "doctor", "--run", "--config", str(config), *sets]
 
 
 def open_run(config: str | Path, overrides: Mapping[str, Any] | None = None, *, doctor: bool = False) -> RunConfig:
@@ -42,7 +42,7 @@ def open_run(config: str | Path, overrides: Mapping[str, Any] | None = None, *, 
     the file: a wrong key or type fails here, before any GPU time is spent) and print one line
     naming the model, backend and output directory. ``doctor=True`` first runs ``heartgrpo doctor
     --run`` for the same config in its own process (its GPU memory is given back when it exits)."""
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
 
     os.chdir(find_root())
     cfg = load_config(config, dict(overrides or {}))

@@ -23,7 +23,7 @@ from heartgrpo.train.grpo import run_grpo as stage_grpo
 from heartgrpo.train.sft import run_sft as stage_sft
 
 if TYPE_CHECKING:
-    from heartgrpo.config import RunConfig
+    from heartgrpo.config.run import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,13 @@ _STAGE_NAMES = {"base": "base model", "sft": "before GRPO (SFT)", "grpo": "after
 
 
 def _eval_root(cfg: RunConfig) -> Path:
-    return cfg.eval.out_dir if "out_dir" in cfg.eval.model_fields_set else cfg.eval_dir
+    """``eval.out_dir``, by default ``<output_dir>/eval``."""
+    return cfg.eval.out_dir or cfg.eval_dir
 
 
 def _report_dir(cfg: RunConfig) -> Path:
-    return cfg.eval.report_dir if "report_dir" in cfg.eval.model_fields_set else cfg.report_dir
+    """``eval.report_dir``, by default ``<output_dir>/report``."""
+    return cfg.eval.report_dir or cfg.report_dir
 
 
 def eval_dir_for(cfg: RunConfig, stage: str) -> Path:
@@ -50,8 +52,8 @@ def stage_prep(cfg: RunConfig) -> Any:
     """Build the SFT, GRPO and eval datasets into ``<output_dir>/data`` (prompt lengths in the
     model's tokens)."""
     from heartgrpo.data import prepare_datasets
-    from heartgrpo.train.backend import load_tokenizer
-    from heartgrpo.train.demo_model import resolve_model_path
+    from heartgrpo.model.backend import load_tokenizer
+    from heartgrpo.model.demo import resolve_model_path
 
     tokenizer = load_tokenizer(resolve_model_path(cfg.model.name_or_path), cfg.model.chat_template, cfg.model.trust_remote_code)
     return prepare_datasets(cfg.data, cfg.data_dir, tokenizer)
@@ -69,7 +71,7 @@ def _adapter_for(cfg: RunConfig, stage: str) -> Path | None:
 def _set_aside_stale(run_dir: Path, model_id: str) -> Path | None:
     """Rename ``run_dir`` to ``<run_dir>.stale-<time>`` when its answers came from another model
     (e.g. an adapter retrained since): resuming must not mix them, and nothing is deleted."""
-    from heartgrpo.jsonl import DataError, iter_rows
+    from heartgrpo.io.jsonl import DataError, iter_rows
 
     answers = run_dir / "answers.jsonl"
     if not answers.is_file():
@@ -90,10 +92,10 @@ def _set_aside_stale(run_dir: Path, model_id: str) -> Path | None:
 def stage_generator(cfg: RunConfig, stage: str = "grpo", *, records: str | Path | None = None, **sampling: Any) -> Any:
     """The local generator for the ``stage`` model (base, or the sft/grpo adapter), sampling as
     ``cfg.eval`` unless ``sampling`` overrides it. On vLLM it runs on the process's one engine
-    (:mod:`heartgrpo.eval.engines`), sized from the config: GPU share, LoRA rank, chat template,
+    (:mod:`heartgrpo.model.engines`), sized from the config: GPU share, LoRA rank, chat template,
     and context = longest prompt of ``records`` (default: the eval split) + ``max_new_tokens``."""
     from heartgrpo.eval.generators import local_generator, pick_backend
-    from heartgrpo.train.demo_model import resolve_model_path
+    from heartgrpo.model.demo import resolve_model_path
 
     if stage not in EVAL_STAGES:
         raise ValueError(f"eval stage must be one of {EVAL_STAGES}, got {stage!r}")
@@ -103,10 +105,14 @@ def stage_generator(cfg: RunConfig, stage: str = "grpo", *, records: str | Path 
     adapter = _adapter_for(cfg, stage)
     vllm_options = None
     if pick_backend("auto") == "vllm":  # pragma: no cover - GPU only
-        from heartgrpo.eval.engines import longest_prompt_tokens, vllm_options_for
+        from heartgrpo.eval.records import eval_prompts
+        from heartgrpo.model.engines import vllm_options_for
+        from heartgrpo.model.tokenizer import load_tokenizer, longest_prompt_tokens
 
         records = records or e.records_path or cfg.data_dir / "eval.jsonl"
-        vllm_options = vllm_options_for(cfg, longest_prompt_tokens(records, adapter or model_path, cfg), options["max_new_tokens"])
+        tokenizer = load_tokenizer(str(adapter or model_path), cfg.model.chat_template, cfg.model.trust_remote_code)
+        longest = max(1, longest_prompt_tokens(eval_prompts(records, e.first_user_turn_only), tokenizer))
+        vllm_options = vllm_options_for(cfg, longest, options["max_new_tokens"])
     return local_generator(model_path, adapter=adapter, backend="auto", vllm_options=vllm_options, **options)
 
 
@@ -188,7 +194,7 @@ class DemoResult:
 def run_demo(cfg: RunConfig, *, progress: bool = True, on_stage: Any = None) -> DemoResult:
     """prep -> SFT -> eval (before GRPO) -> GRPO -> eval (after) -> report. ``on_stage(name)`` is
     called as each stage starts (the CLI prints it)."""
-    from heartgrpo.train.backend import import_backend_first
+    from heartgrpo.model.backend import import_backend_first
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # before prep loads transformers
     from heartgrpo.judge.factory import judge_in_use, judge_label
@@ -233,7 +239,7 @@ def training_note(cfg: RunConfig) -> str | None:
     """One sentence on which prompts GRPO trained on when ``grpo.prompt_ids`` or
     ``grpo.max_prompts`` narrows them (None otherwise): the held-out change is then transfer.
 
-    >>> from heartgrpo.config import config_from_dict
+    >>> from heartgrpo.config.run import config_from_dict
     >>> cfg = config_from_dict({"name": "t", "model": {"name_or_path": "m"}, "grpo": {"prompt_ids": ["p1"], "max_steps": 32}})
     >>> training_note(cfg)[:52]
     'GRPO trained on 1 prompt (p1) for 32 steps; the held'

@@ -40,6 +40,8 @@ __all__ = [
     "AvoidancePolicy",
     "CATEGORIES",
     "CATEGORY_PREFIXES",
+    "RAR_CATEGORY_POINTS",
+    "STANDARD_PREFIX_RE",
     "Criterion",
     "PREFIX_ALIASES",
     "RubricError",
@@ -61,6 +63,15 @@ CATEGORY_PREFIXES: dict[str, str] = {
     "important criteria": "important",
     "optional criteria": "optional",
     "pitfall criteria": "pitfall",
+}
+#: a standard category prefix at the start of a RaR description ("Pitfall Criteria: ..."), the category in group 1
+STANDARD_PREFIX_RE = re.compile(r"^\s*(essential|important|optional|pitfall)\s+criteri(?:a|on)\s*[:\-]\s*", re.IGNORECASE)
+#: RaR-Medicine's points per category, in order of preference (the rule :func:`category_from_points` inverts)
+RAR_CATEGORY_POINTS: dict[str, tuple[int, ...]] = {
+    "essential": (5,),
+    "important": (4, 3),
+    "optional": (2, 1),
+    "pitfall": (-1, -2),
 }
 _PREFIX_RE = re.compile(r"^\s*([A-Za-z][A-Za-z ]{0,40}?)\s*[:\-]\s*", re.UNICODE)
 #: Nonstandard category words of real RaR-Medicine rows -> category (None: follow the weight).

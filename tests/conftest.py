@@ -17,6 +17,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(scope="session")
 def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a tiny random Qwen3 (hidden 64, 2 layers) with a locally trained tokenizer."""
-    from heartgrpo.train.tiny import build_tiny_qwen3
+    from heartgrpo.model.tiny import build_tiny_qwen3
 
     return build_tiny_qwen3(tmp_path_factory.mktemp("tiny-qwen3"))

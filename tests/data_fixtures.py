@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.judge.loopback import LoopbackServer, Reply
+from heartgrpo.io.loopback import LoopbackServer, Reply
 
 HEART_QUESTIONS = [
     "What does a rising troponin after chest pain mean for a 60 year old man?",

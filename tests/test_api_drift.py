@@ -18,8 +18,8 @@ import nbformat
 import pytest
 from t4_stack import t4_stack_mismatch
 
-from heartgrpo.config import load_config
-from heartgrpo.train.backend import _lora_config_kwargs
+from heartgrpo.config.run import load_config
+from heartgrpo.model.backend import _lora_config_kwargs
 from heartgrpo.train.trl_config import config_fields, grpo_kwargs, sft_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,8 +95,8 @@ def test_notebook_calls_use_keywords_the_functions_accept():
 
 
 def test_drift_check_catches_a_renamed_keyword():
-    checked, problems = _check_calls("from heartgrpo.train.pipeline import stage_grpo\nstage_grpo(cfg, resume_training=True)")
-    assert checked == 1 and problems == ["heartgrpo.train.pipeline.stage_grpo takes no keyword 'resume_training'"]
+    checked, problems = _check_calls("from heartgrpo.pipeline import stage_grpo\nstage_grpo(cfg, resume_training=True)")
+    assert checked == 1 and problems == ["heartgrpo.pipeline.stage_grpo takes no keyword 'resume_training'"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("unsloth") is None, reason="Unsloth is installed only on GPU machines")

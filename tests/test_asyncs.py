@@ -1,4 +1,4 @@
-"""heartgrpo.asyncs: run_sync from plain and running-loop code; gather_staggered's start order,
+"""heartgrpo.io.asyncs: run_sync from plain and running-loop code; gather_staggered's start order,
 result order, error and cancellation handling."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from heartgrpo.asyncs import gather_staggered, run_sync
+from heartgrpo.io.asyncs import gather_staggered, run_sync
 
 
 async def _write_after_build(i: int, log: list[str]) -> int:

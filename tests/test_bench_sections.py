@@ -83,7 +83,7 @@ def test_learning_curve_verdict_log_feeds_the_signal_study(tmp_path):
 
     from benchmarks.learning_curve import LoggingJudge, prompt_id, split, train_curve
     from heartgrpo.judge import LexicalJudge
-    from heartgrpo.signal.study import load_verdict_log
+    from heartgrpo.signal.data import load_verdict_log
 
     judge = LoggingJudge(LexicalJudge(), tmp_path / "v.jsonl")
     prompt = [{"role": "user", "content": "Chest pain on exertion?"}]

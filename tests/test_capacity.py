@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.capacity import capacity_responder, paper_rows
-from heartgrpo.capacity import judge_seconds, replicas_needed, requests_per_step, throughput_needed
+from heartgrpo.judge.capacity import judge_seconds, replicas_needed, requests_per_step, throughput_needed
 
 
 def test_requests_throughput_and_replicas() -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from heartgrpo.cli import app
+from heartgrpo.cli.app import app
 
 runner = CliRunner()
 

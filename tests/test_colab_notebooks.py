@@ -93,7 +93,7 @@ def _first_cells(platform: str, name: str, params: str):
     setup = next(i for i in range(idx + 1, len(nb.cells)) if nb.cells[i].cell_type == "code")
     cells = nb.cells[: setup + 1]
     cells.insert(idx + 1, nbformat.v4.new_code_cell(params))
-    cells.append(nbformat.v4.new_code_cell("import heartgrpo.config\nprint('HEARTGRPO_FILE=' + heartgrpo.__file__)"))
+    cells.append(nbformat.v4.new_code_cell("import heartgrpo.config.run\nprint('HEARTGRPO_FILE=' + heartgrpo.__file__)"))
     nb.cells = cells
     return nb
 
@@ -124,10 +124,10 @@ def test_install_cell_first_run_then_imports_in_the_same_kernel(platform, tmp_pa
     assert Path(_printed(nb, "HEARTGRPO_FILE")).resolve() == (clone / "heartgrpo" / "__init__.py").resolve()
     # the editable install is real: a restarted kernel (a new interpreter, in /content) imports the
     # clone's modules through it (there ./heartgrpo is still a namespace; its finder maps the submodules)
-    fresh = subprocess.run([str(python), "-c", "import heartgrpo.config; print(heartgrpo.config.__file__)"],
+    fresh = subprocess.run([str(python), "-c", "import heartgrpo.config.run; print(heartgrpo.config.run.__file__)"],
                            cwd=content, capture_output=True, text=True, env={**os.environ, **_env(platform)})
     assert fresh.returncode == 0, fresh.stderr[-2000:]
-    assert Path(fresh.stdout.strip()).resolve() == (clone / "heartgrpo" / "config.py").resolve()
+    assert Path(fresh.stdout.strip()).resolve() == (clone / "heartgrpo" / "config" / "run.py").resolve()
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -147,7 +147,7 @@ def test_scratch_kernel_does_not_see_this_venvs_heartgrpo(tmp_path):
     the scratch venv from a folder holding a clone-like ./heartgrpo (just an empty namespace)."""
     python = _scratch_venv(tmp_path / "venv")
     (tmp_path / "heartgrpo" / "configs").mkdir(parents=True)
-    probe = subprocess.run([str(python), "-c", "import heartgrpo; print(heartgrpo.__file__); import heartgrpo.config"],
+    probe = subprocess.run([str(python), "-c", "import heartgrpo; print(heartgrpo.__file__); import heartgrpo.config.run"],
                            cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
     assert probe.stdout.strip() == "None", (probe.stdout, probe.stderr[-500:])
     assert probe.returncode == 1 and "No module named 'heartgrpo.config'" in probe.stderr

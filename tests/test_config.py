@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import ConfigError, RunConfig, config_from_dict, load_config
+from heartgrpo.config.run import ConfigError, RunConfig, config_from_dict, load_config
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from heartgrpo.cli import app
+from heartgrpo.cli.app import app
 from heartgrpo.consult.cards import EXAMPLE_CARD, load_cards
-from heartgrpo.judge.loopback import LoopbackServer, Reply
+from heartgrpo.io.loopback import LoopbackServer, Reply
 
 runner = CliRunner()
 

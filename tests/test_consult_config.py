@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import heartgrpo.config_consult as cc
-from heartgrpo.config import ConfigError, load_config
+import heartgrpo.config.consult as cc
+from heartgrpo.config.run import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

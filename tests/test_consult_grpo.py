@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import config_from_dict
+from heartgrpo.config.run import config_from_dict
 from heartgrpo.consult.environment import make_rollout_func
 from heartgrpo.consult.patient import LLMPatient
 from heartgrpo.consult.rewards import consult_reward_func
 from heartgrpo.consult.task import ASK_PHRASES, build_consult_model, task_cards, task_rows
-from heartgrpo.endpoint import Endpoint
-from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder
+from heartgrpo.io.endpoint import Endpoint
+from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder
 from heartgrpo.judge.openai_judge import OpenAIJudge
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,8 @@ from heartgrpo.consult.environment import Episode
 from heartgrpo.consult.gate import END_MARKER
 from heartgrpo.consult.patient import LLMPatient, oversharing_rate, patient_prompt_identity
 from heartgrpo.consult.rewards import consult_reward_func
-from heartgrpo.endpoint import Endpoint
-from heartgrpo.judge.loopback import LoopbackServer, Reply
+from heartgrpo.io.endpoint import Endpoint
+from heartgrpo.io.loopback import LoopbackServer, Reply
 from heartgrpo.judge.types import Verdict
 
 CARD = next(c for c in builtin_cards() if c.id == "cp-stemi-aspirin-allergy")

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from heartgrpo.answer_format import PAPER_SYSTEM_PROMPT, format_sft_completion
 from heartgrpo.data.builders import (
-    PAPER_SYSTEM_PROMPT,
     build_grpo_rows,
     build_sft_rows,
-    format_sft_completion,
     prompt_lengths,
     quantile,
     select_eval_subset,
     split_sft_grpo,
 )
 from heartgrpo.data.contamination import drop_contaminated, find_overlaps, shingles
-from heartgrpo.data.records import BadRowReport, DataError
+from heartgrpo.io.jsonl import BadRowReport, DataError
 
 
 def _rec(i, n_crit=5, words=10, reasoning="Think it through.", answer="Do this."):

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from data_fixtures import ChatServer
-from heartgrpo.data.heart import THEMES, classify, default_labels_path, evaluate
-from heartgrpo.data.heart_llm import LLMHeartClassifier, verify_keywords
-from heartgrpo.data.records import read_jsonl
+from heartgrpo.heart.classifier import THEMES, classify, default_labels_path, evaluate
+from heartgrpo.heart.llm import LLMHeartClassifier, verify_keywords
+from heartgrpo.io.jsonl import iter_rows
 
 # Measured on the bundled labelled set (docs/data.md); the lexicon must not regress below these.
 MIN_PRECISION = 0.95
@@ -102,7 +102,7 @@ def test_lexicon_precision_recall_on_bundled_labels():
     path = default_labels_path()
     if not path.is_file():
         pytest.skip("bundled heart_labels.jsonl not present")
-    rows = [row for _, row in read_jsonl(path)]
+    rows = [row for _, row in iter_rows(path)]
     assert len(rows) >= 60 and any(r["heart"] for r in rows) and not all(r["heart"] for r in rows)
     result = evaluate(rows)
     assert result["precision"] >= MIN_PRECISION, result["errors"]
@@ -119,7 +119,7 @@ def _answer(heart, theme, keywords):
 def test_lexicon_on_held_out_labels():
     """Regression guard on rows the lexicon was never tuned on (docs/data.md, "Held-out estimate")."""
     path = default_labels_path().with_name("heart_labels_heldout.jsonl")
-    rows = [row for _, row in read_jsonl(path)]
+    rows = [row for _, row in iter_rows(path)]
     assert len(rows) == 60 and {r["heart"] for r in rows} == {True, False}
     result = evaluate(rows)
     assert result["precision"] >= 0.95 and result["recall"] >= 0.90, result["errors"]
@@ -163,7 +163,7 @@ def test_llm_classifier_failure_is_loud_and_not_cached(tmp_path):
 
 
 def test_llm_second_stage_sees_only_lexicon_candidates_and_caches(tmp_path):
-    from heartgrpo.data.heart_llm import PROMPT_FILE, two_stage_labels
+    from heartgrpo.heart.llm import PROMPT_FILE, two_stage_labels
 
     texts = ["My heart races at night", "Knee pain after running", "Vitals: BP 120/80. Rash on the arm.",
              "PMH: hypertension. Now a sprained ankle, which brace?"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.data.heart import classify, evaluate
-from heartgrpo.data.heart_context import LONG_TEXT
-from heartgrpo.data.heart_eval import DEV_LABELS, conversation_sha256, flag_counts, labelled_rows, main
-from heartgrpo.data.records import read_jsonl
+from heartgrpo.heart.classifier import classify, evaluate
+from heartgrpo.heart.context import LONG_TEXT
+from heartgrpo.heart.measure import DEV_LABELS, conversation_sha256, flag_counts, labelled_rows, main
+from heartgrpo.io.jsonl import iter_rows
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "healthbench"
 DEV_FILES = [REAL / "hard_rebuilt_dev.jsonl", REAL / "consensus_dev.jsonl"]
@@ -88,7 +88,7 @@ def test_idioms_in_other_languages_are_not_heart(text):
 
 
 def test_labels_file_is_keyed_and_holds_no_conversation_text():
-    labels = [row for _, row in read_jsonl(DEV_LABELS)]
+    labels = [row for _, row in iter_rows(DEV_LABELS)]
     assert len(labels) == 429 and len({r["x_prompt_sha256"] for r in labels}) == 429
     for r in labels:
         assert set(r) == {"prompt_id", "x_prompt_sha256", "file", "heart", "theme", "borderline", "note"}
@@ -113,9 +113,9 @@ def test_dev_precision_and_recall_on_real_conversations(capsys):
 def test_notes_are_not_copied_from_conversations():
     by_sha = {}
     for file in DEV_FILES:
-        for _, row in read_jsonl(file):
+        for _, row in iter_rows(file):
             by_sha.setdefault(row.get("x_prompt_sha256") or conversation_sha256(row["prompt"]), row)
-    for _, label in read_jsonl(DEV_LABELS):
+    for _, label in iter_rows(DEV_LABELS):
         text = " ".join(m["content"] for m in by_sha[label["x_prompt_sha256"]]["prompt"]).lower()
         assert label["note"].lower() not in text
 

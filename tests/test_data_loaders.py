@@ -12,7 +12,7 @@ import pytest
 from data_fixtures import HEART_QUESTIONS, hb_row, rar_row, write_hb_file, write_rar_dir
 from heartgrpo.data.healthbench import HEALTHBENCH_FILES, fetch_healthbench, load_healthbench, load_healthbench_meta_eval
 from heartgrpo.data.rar import load_rar_medicine
-from heartgrpo.data.records import BadRowReport, DataError
+from heartgrpo.io.jsonl import BadRowReport, DataError
 
 
 def test_rar_directory_of_jsonl_splits(tmp_path):

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from data_fixtures import ChatServer, hb_row, write_hb_file, write_rar_dir
 from heartgrpo.data.augment import ReasoningAugmenter
 from heartgrpo.data.prepare import SAMPLE_DIR, prepare_datasets
-from heartgrpo.data.records import DataError, read_jsonl
-from heartgrpo.data.settings import DataSettings, LLMSettings
+from heartgrpo.io.jsonl import iter_rows
+from heartgrpo.io.jsonl import DataError
+from heartgrpo.config.data import DataSettings, LLMSettings
 
 
 def test_settings_defaults_follow_the_paper():
@@ -48,7 +49,7 @@ def test_prepare_builds_and_saves_everything(tmp_path, sources):
     assert c["rar_train_loaded"] == 10 and c["rar_train_heart"] == 8 and c["rar_heart_train"] == 8
     assert c["sft"] == 4 and c["grpo"] + result.grpo["dropped_long"] + result.grpo["dropped_few_criteria"] == 4
     assert c["eval"] == 3 and c["healthbench_heart"] == 4
-    sft = [r for _, r in read_jsonl(result.paths["sft.jsonl"])]
+    sft = [r for _, r in iter_rows(result.paths["sft.jsonl"])]
     assert sft[0]["completion"][0]["content"].startswith("<start_working_out>")
     grpo = datasets.load_from_disk(str(result.paths["grpo"]))
     assert set(grpo.column_names) >= {"prompt", "rubrics"} and all(len(r) >= 4 for r in grpo["rubrics"])
@@ -78,7 +79,7 @@ def test_prepare_drops_contaminated_training_items(tmp_path, sources):
     pairs = {(o["train_id"], o["eval_id"]) for o in result.overlaps}
     # the val/test twins of that question differ only by their '(split case 0)' suffix
     assert pairs == {("rar-train-00000", "hb-leak"), ("rar-val-00000", "hb-leak"), ("rar-test-00000", "hb-leak")}
-    train_ids = {r["id"] for _, r in read_jsonl(result.paths["rar_heart_train.jsonl"])}
+    train_ids = {r["id"] for _, r in iter_rows(result.paths["rar_heart_train.jsonl"])}
     assert "rar-train-00000" not in train_ids
     assert "rar-train-00000 ~ hb-leak" in result.data_card.read_text()
 
@@ -166,12 +167,12 @@ def test_prepare_on_a_local_healthbench_file_writes_the_heart_subset_card(tmp_pa
     assert "1 items in 1 selected conversations" in card and "fr 1" in card and "| Chest Pain | 1 |" in card
     subset = json.loads(result.paths["report"].read_text())["healthbench_subset"]
     assert subset["languages"] == {"fr": 1, "en": 1} and subset["themes"] == {"Chest Pain": 1, "Heart Palpitations": 1}
-    eval_rows = [r for _, r in read_jsonl(result.paths["eval.jsonl"])]
+    eval_rows = [r for _, r in iter_rows(result.paths["eval.jsonl"])]
     assert [len(r["rubrics"]) for r in eval_rows] == [4, 3]  # the repeated criterion is kept
 
 
 def test_prepare_with_lexicon_then_llm_filter(tmp_path, sources):
-    from heartgrpo.data.heart import classify
+    from heartgrpo.heart.classifier import classify
 
     def reply(body):
         text = body["messages"][-1]["content"]
@@ -183,6 +184,6 @@ def test_prepare_with_lexicon_then_llm_filter(tmp_path, sources):
                                             figure=False), tmp_path / "o")
         sent = [r["messages"][-1]["content"] for r in server.requests]
     assert sent and all(classify(t).evidence for t in sent)  # only the lexicon's candidates reach the model
-    kept = [r for _, r in read_jsonl(result.paths["rar_heart_train.jsonl"])]
+    kept = [r for _, r in iter_rows(result.paths["rar_heart_train.jsonl"])]
     assert kept and all("heart" in r["prompt"][0]["content"].lower() for r in kept)
     assert result.counts["rar_train_heart"] == len(kept) < result.counts["rar_train_loaded"]

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from heartgrpo.data.records import BadRowReport, DataError, make_record, read_jsonl, write_jsonl
+from heartgrpo.io.jsonl import iter_rows
+from heartgrpo.io.jsonl import BadRowReport, DataError, write_jsonl
+from heartgrpo.records import make_record
 
 
 def _record(**over):
@@ -45,21 +47,21 @@ def test_read_jsonl_reports_file_and_line_for_truncated_json(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text('{"a": 1}\n\n{"a": 2, "b": [1, 2\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"rows\.jsonl:3: not valid JSON"):
-        list(read_jsonl(path))
+        list(iter_rows(path))
 
 
 def test_read_jsonl_reports_non_utf8_line(tmp_path):
     path = tmp_path / "latin.jsonl"
     path.write_bytes(b'{"a": "ok"}\n{"a": "caf\xe9"}\n')
     with pytest.raises(DataError, match=r"latin\.jsonl:2: not valid UTF-8"):
-        list(read_jsonl(path))
+        list(iter_rows(path))
 
 
 def test_read_jsonl_skip_counts_every_bad_line(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"a": 1}\n[1, 2]\n{"a": \n\xff\xfe\n{"a": 5}\n')
     report = BadRowReport()
-    rows = list(read_jsonl(path, "skip", report))
+    rows = list(iter_rows(path, on_bad_row="skip", report=report))
     assert [line for line, _ in rows] == [1, 5]
     assert len(report) == 3
     assert [r.where.rsplit(":", 1)[1] for r in report.rows] == ["2", "3", "4"]
@@ -69,19 +71,19 @@ def test_skip_without_report_is_refused(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text("{oops\n", encoding="utf-8")
     with pytest.raises(DataError, match="needs a report"):
-        list(read_jsonl(path, "skip", None))
+        list(iter_rows(path, on_bad_row="skip", report=None))
 
 
 def test_write_then_read_roundtrip_unicode(tmp_path):
     rows = [{"text": "Schmerz in der Brust, 胸痛"}, {"n": 2}]
     path = write_jsonl(rows, tmp_path / "sub" / "out.jsonl")
-    assert [r for _, r in read_jsonl(path)] == rows
+    assert [r for _, r in iter_rows(path)] == rows
     assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["text"].endswith("胸痛")
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="file not found"):
-        list(read_jsonl(tmp_path / "nope.jsonl"))
+        list(iter_rows(tmp_path / "nope.jsonl"))
 
 
 def test_package_import_is_light():

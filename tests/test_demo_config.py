@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import load_config
+from heartgrpo.config.run import load_config
 from heartgrpo.train.grpo import select_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def test_select_prompts_keeps_data_order_and_names_unknown_ids():
 
 
 def test_doctor_run_trains_on_its_own_prompts_not_the_demo_selection(tmp_path):
-    from heartgrpo.doctor_run import _run_config
+    from heartgrpo.doctor.run import _run_config
 
     cfg = _run_config(load_config(ROOT / "configs" / "cpu-demo.yaml"), tmp_path, "some-model", on_cuda=False)
     assert cfg.grpo.prompt_ids is None and cfg.grpo.max_prompts is None
@@ -91,7 +91,7 @@ def test_demo_reward_ranks_answers_whose_verdicts_are_all_unmet():
     import asyncio
     import inspect
 
-    from heartgrpo.judge.verifier import VerifierJudge
+    from heartgrpo.judge.verifier.model import VerifierJudge
     from heartgrpo.rewards import score
     from heartgrpo.train.grpo import build_reward_funcs
 

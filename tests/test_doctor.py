@@ -10,10 +10,10 @@ import pytest
 from t4_stack import t4_stack_mismatch
 from typer.testing import CliRunner
 
-from heartgrpo.cli import app
-from heartgrpo.config import load_config
-from heartgrpo.doctor import EXIT_CODES, needed_packages, static_report
-from heartgrpo.doctor_memory import estimate_memory, shapes_for, unsloth_standby_share
+from heartgrpo.cli.app import app
+from heartgrpo.config.run import load_config
+from heartgrpo.doctor.report import EXIT_CODES, needed_packages, static_report
+from heartgrpo.doctor.memory import estimate_memory, shapes_for, unsloth_standby_share
 
 runner = CliRunner()
 CPU_ENV = {"python": "3.11", "platform": "linux", "torch": "2.13.0+cpu", "torch_cuda": None, "driver": None, "cuda_available": False, "gpus": []}
@@ -92,7 +92,7 @@ def test_doctor_run_on_cpu_checks_every_point(tiny_qwen3, tmp_path):
 
 
 def test_none_check_fails_when_a_none_is_counted_as_zero():
-    from heartgrpo.doctor_run import _none_check
+    from heartgrpo.doctor.run import _none_check
 
     left_out = [{"advantages": [0.0, 1.0, -1.0, 0.5, -0.5, 0.0]}]
     counted = [{"advantages": [-0.4, 1.2, -0.8, 0.7, -0.3, 0.2]}]  # baseline shifted by a 0 reward for the None

@@ -10,11 +10,11 @@ import time
 import openai
 import pytest
 
-from heartgrpo.data.llm import ChatClient
-from heartgrpo.endpoint import Endpoint, EndpointError, EndpointPool, EndpointSettings, RateLimiter
+from heartgrpo.io.chat import ChatClient
+from heartgrpo.io.endpoint import Endpoint, EndpointError, EndpointPool, EndpointSettings, RateLimiter
 from heartgrpo.eval.generators import OpenAIGenerator
 from heartgrpo.judge import OpenAIJudge
-from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder, prompt_of
+from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder, prompt_of
 
 RUBRIC = [{"criterion": f"Mentions fact {j} about the heart", "points": 3} for j in range(6)]
 PROMPT = [{"role": "user", "content": "I have chest pain."}]
@@ -147,7 +147,7 @@ def test_cache_keys_are_the_same_for_one_url_or_several(tmp_path) -> None:
         assert len(two.requests) == 0 and pooled.stats.cache_hits == len(RUBRIC)
 
 
-# ------------------------------------------------------------------ the client layer (heartgrpo.endpoint.Endpoint)
+# ------------------------------------------------------------------ the client layer (heartgrpo.io.endpoint.Endpoint)
 
 
 def _echo(latency: float = 0.0):
@@ -253,8 +253,8 @@ def test_endpoint_retry_policy_and_error_texts() -> None:
 
 
 def test_judge_and_data_settings_share_endpoint_settings() -> None:
-    from heartgrpo.config import JudgeSettings
-    from heartgrpo.data.settings import LLMSettings, RubricGenSettings
+    from heartgrpo.config.judge import JudgeSettings
+    from heartgrpo.config.data import LLMSettings, RubricGenSettings
 
     assert issubclass(JudgeSettings, EndpointSettings) and issubclass(LLMSettings, EndpointSettings)
     shared = {"model", "base_url", "api_key_env", "cache", "max_concurrency", "timeout", "max_retries"}

@@ -87,7 +87,7 @@ def test_report_states_whether_the_training_reward_rose():
 def test_results_table_carries_training_notes_and_the_demo_says_what_the_judge_rewards():
     from heartgrpo.eval.results_table import render_results_table
     from heartgrpo.judge import LexicalJudge
-    from heartgrpo.judge.factory import GuardedJudge
+    from heartgrpo.judge.guarded import GuardedJudge
     from heartgrpo.pipeline import judge_note
 
     text = render_results_table([], generated="now", notes=["GRPO log `steps`: the training reward rose."])

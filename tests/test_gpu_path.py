@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from heartgrpo.config import load_config
+from heartgrpo.config.run import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_CONFIGS = ["configs/qwen3-14b-rtx6000pro.yaml", "configs/qwen3-4b-colab-t4.yaml", "configs/qwen3-4b-kaggle-t4.yaml"]
@@ -39,9 +39,9 @@ raise SystemExit(17)  # the import is what this test watches; nothing after it r
 
 _DRIVER = """
 import sys
-import heartgrpo.train.backend as backend
+import heartgrpo.model.backend as backend
 backend.nvidia_gpu_present = lambda: True   # this CPU machine plays a GPU box
-from heartgrpo.cli import app
+from heartgrpo.cli.app import app
 sys.argv = ["heartgrpo", *sys.argv[1:]]
 app()
 """
@@ -69,7 +69,7 @@ def test_cli_sets_standby_and_imports_unsloth_before_torch(command, fake_unsloth
 
 
 def test_standby_that_differs_from_an_earlier_import_is_refused(monkeypatch):
-    from heartgrpo.train.backend import unsloth_environment
+    from heartgrpo.model.backend import unsloth_environment
 
     monkeypatch.setitem(sys.modules, "unsloth", types.ModuleType("unsloth"))
     monkeypatch.setenv("UNSLOTH_VLLM_STANDBY", "0")
@@ -100,7 +100,8 @@ def test_notebooks_set_standby_in_their_first_code_cell():
 
 
 def test_sft_loads_without_a_vllm_engine(monkeypatch):
-    from heartgrpo.train import backend, sft
+    from heartgrpo.model import backend
+    from heartgrpo.train import sft
 
     cfg = load_config("configs/qwen3-14b-rtx6000pro.yaml")
     seen = {}
@@ -131,7 +132,8 @@ def test_sft_loads_without_a_vllm_engine(monkeypatch):
 def test_bf16_is_chosen_from_the_native_answer(monkeypatch):
     import torch
 
-    from heartgrpo.train import backend, trl_config
+    from heartgrpo.model import backend
+    from heartgrpo.train import trl_config
 
     calls = []
 
@@ -178,7 +180,7 @@ class _FakeLoRARequest:
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    from heartgrpo.eval import engines
+    from heartgrpo.model import engines
 
     vllm = types.ModuleType("vllm")
     vllm.LLM = _FakeLLM
@@ -212,7 +214,7 @@ def _adapter(tmp_path: Path, name: str, tiny: Path, r: int, weights: bytes) -> P
 
 
 def test_one_engine_serves_every_stage_with_its_own_lora(fake_vllm, tiny_qwen3, tmp_path):
-    from heartgrpo.eval.engines import vllm_options_for
+    from heartgrpo.model.engines import vllm_options_for
     from heartgrpo.eval.generators import local_generator
 
     cfg = load_config("configs/qwen3-14b-rtx6000pro.yaml", {"lora.r": 24, "model.max_lora_rank": 24})
@@ -251,7 +253,7 @@ def test_config_chat_template_wins_and_another_base_replaces_the_engine(fake_vll
 
 
 def test_unsloth_rollout_engine_is_adopted_for_evaluation(fake_vllm, tiny_qwen3):
-    from heartgrpo.eval import engines
+    from heartgrpo.model import engines
     from heartgrpo.eval.generators import VLLMGenerator
     from heartgrpo.train.grpo import _keep_rollout_engine
 
@@ -266,7 +268,7 @@ def test_unsloth_rollout_engine_is_adopted_for_evaluation(fake_vllm, tiny_qwen3)
 
 
 def test_engine_sizes():
-    from heartgrpo.eval.engines import max_model_len, vllm_lora_rank
+    from heartgrpo.model.engines import max_model_len, vllm_lora_rank
 
     assert [vllm_lora_rank(r) for r in (1, 2, 16, 17, 64, 300)] == [1, 8, 16, 32, 64, 320]
     with pytest.raises(ValueError):
@@ -277,16 +279,17 @@ def test_engine_sizes():
 
 
 def test_longest_prompt_is_measured_in_tokens(tiny_qwen3, tmp_path):
-    from heartgrpo.eval.engines import longest_prompt_tokens
+    from heartgrpo.eval.records import eval_prompts
+    from heartgrpo.model.tokenizer import load_tokenizer, longest_prompt_tokens
 
-    cfg = load_config("configs/cpu-demo.yaml")
     rows = [{"id": "a", "prompt": [{"role": "user", "content": "short"}], "rubrics": [{"criterion": "c", "points": 1}]},
             {"id": "b", "prompt": [{"role": "user", "content": "chest pain " * 40}, {"role": "assistant", "content": "x " * 500},
                                    {"role": "user", "content": "more"}], "rubrics": [{"criterion": "c", "points": 1}]}]
     path = tmp_path / "eval.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    first_turn = longest_prompt_tokens(path, tiny_qwen3, cfg)
-    whole = longest_prompt_tokens(path, tiny_qwen3, cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"first_user_turn_only": False})}))
+    tok = load_tokenizer(str(tiny_qwen3))
+    first_turn = longest_prompt_tokens(eval_prompts(path, True), tok)
+    whole = longest_prompt_tokens(eval_prompts(path, False), tok)
     assert 40 < first_turn < whole
 
 
@@ -301,7 +304,7 @@ def test_merged_export_resolves_the_16bit_base_and_refuses_quantized_output(tiny
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from heartgrpo.train.export import check_unquantized, save_merged, sixteen_bit_base
+    from heartgrpo.model.export import check_unquantized, save_merged, sixteen_bit_base
 
     base = tmp_path / "Qwen3-Tiny-Base"
     shutil.copytree(tiny_qwen3, base)
@@ -373,10 +376,10 @@ def test_importance_sampling_reaches_the_pinned_trl_config(tmp_path):
 
 
 def test_loading_for_training_gives_back_the_evaluation_engine(fake_vllm, tiny_qwen3):
-    from heartgrpo.config import config_from_dict
-    from heartgrpo.eval.engines import current_engine
+    from heartgrpo.config.run import config_from_dict
+    from heartgrpo.model.engines import current_engine
     from heartgrpo.eval.generators import VLLMGenerator
-    from heartgrpo.train.backend import load_for_training
+    from heartgrpo.model.backend import load_for_training
 
     gen = VLLMGenerator(str(tiny_qwen3), max_model_len=256)  # e.g. run_demo's "before GRPO" evaluation
     cfg = config_from_dict({"name": "t", "model": {"name_or_path": str(tiny_qwen3), "backend": "hf"}, "lora": {"r": 2, "alpha": 4, "target_modules": ["q_proj"]}})

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from heartgrpo.data.healthbench import load_healthbench
-from heartgrpo.data.records import read_jsonl
+from heartgrpo.io.jsonl import iter_rows
 from heartgrpo.data.stats import dataset_stats
 from heartgrpo.eval import metrics
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not REAL.is_dir(), reason=f"real HealthBench row
 @pytest.fixture(scope="module")
 def loaded() -> dict[str, tuple[list[dict], list[dict]]]:
     """file name -> (raw rows, records loaded with default settings)."""
-    return {name: ([row for _, row in read_jsonl(REAL / name)], load_healthbench(REAL / name)) for name in FILES}
+    return {name: ([row for _, row in iter_rows(REAL / name)], load_healthbench(REAL / name)) for name in FILES}
 
 
 def _sha(prompt: list[dict]) -> str:

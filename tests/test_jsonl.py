@@ -1,5 +1,5 @@
-"""heartgrpo.jsonl: the one JSONL reader/writer (plain and .gz, file:line errors, a torn last line
-dropped and reported), and the old reader names over it."""
+"""heartgrpo.io.jsonl: the one JSONL reader/writer (plain and .gz, file:line errors, a torn last line
+dropped and reported), and the evaluation reader over it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import json
 
 import pytest
 
-from heartgrpo.data.records import DataError as RecordsDataError
-from heartgrpo.data.records import read_jsonl as records_read_jsonl
-from heartgrpo.eval.jsonl import EvalInputError, read_rows as eval_read_rows
-from heartgrpo.jsonl import BadRowReport, DataError, append_row, append_rows, iter_rows, read_jsonl, read_rows, repair_tail, write_jsonl
+from heartgrpo.eval.jsonl import EvalInputError, read_eval_rows
+from heartgrpo.io.jsonl import BadRowReport, DataError, append_row, append_rows, iter_rows, read_jsonl, read_rows, repair_tail, write_jsonl
 
 
 def test_data_error_is_one_class_and_a_value_error() -> None:
-    assert RecordsDataError is DataError and issubclass(DataError, ValueError)
+    assert issubclass(DataError, ValueError)
     assert issubclass(EvalInputError, DataError)
 
 
@@ -52,10 +50,10 @@ def test_broken_lines_name_file_and_line_in_every_reader(tmp_path, text, message
     path.write_text(text, encoding="utf-8")
     with pytest.raises(DataError, match=message):
         read_jsonl(path)
-    with pytest.raises(RecordsDataError, match=message):
-        list(records_read_jsonl(path))
+    with pytest.raises(DataError, match=message):
+        list(iter_rows(path))
     with pytest.raises(EvalInputError, match=message):
-        eval_read_rows(path)
+        read_eval_rows(path)
 
 
 def test_missing_file_and_non_utf8(tmp_path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from eval_fakes import FakeGenerator, KeywordJudge, make_records
 
-from heartgrpo.asyncs import run_sync
+from heartgrpo.io.asyncs import run_sync
 from heartgrpo.eval.generate import generate_answers
 from heartgrpo.eval.grade import grade_answers
 from heartgrpo.judge import LexicalJudge, Verdict

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from heartgrpo.judge import OpenAIJudge, Verdict
-from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder, prompt_of
+from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder, prompt_of
 
 CONV = [{"role": "user", "content": "I have crushing chest pain, what should I do?"}]
 RUBRIC = [

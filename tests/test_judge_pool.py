@@ -14,8 +14,8 @@ import time
 import pytest
 
 from heartgrpo.judge import OpenAIJudge, ProcessPoolJudge
-from heartgrpo.judge.loopback import LoopbackServer, Reply, grading_responder
-from heartgrpo.reward_funcs import make_reward_func
+from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder
+from heartgrpo.rewards.trl import make_reward_func
 
 CONV = [{"role": "user", "content": "I have crushing chest pain, what should I do?"}]
 RUBRIC = [{"criterion": f"States heart fact number {i}", "points": 1 + i % 3} for i in range(5)]

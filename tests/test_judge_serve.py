@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from heartgrpo.judge import OpenAIJudge
-from heartgrpo.reward_funcs import make_reward_func
+from heartgrpo.rewards.trl import make_reward_func
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.judge.loopback import LoopbackServer, grading_responder, prompt_of
+from heartgrpo.io.loopback import LoopbackServer, grading_responder, prompt_of
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def _steps(out: Path) -> list[dict]:
 
 
 def test_two_process_launch_judges_each_completion_once_and_resumes(tiny_qwen3: Path, tmp_path: Path) -> None:
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
     from heartgrpo.pipeline import stage_prep
 
     out = tmp_path / "run"

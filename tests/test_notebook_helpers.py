@@ -32,7 +32,7 @@ def test_open_run_works_from_the_notebooks_folder_and_applies_overrides(back_to_
 
 
 def test_open_run_fails_on_a_wrong_key_before_anything_runs(back_to_cwd):
-    from heartgrpo.config import ConfigError
+    from heartgrpo.config.run import ConfigError
 
     os.chdir(ROOT)
     with pytest.raises(ConfigError, match="grpo.max_stepz"):
@@ -55,5 +55,5 @@ def test_doctor_runs_in_its_own_process_with_the_same_overrides(back_to_cwd, mon
     os.chdir(ROOT)
     open_run("configs/cpu-demo.yaml", {"output_dir": str(tmp_path)}, doctor=True)
     assert seen == [doctor_command("configs/cpu-demo.yaml", {"output_dir": str(tmp_path)})]
-    assert seen[0][:5] == [sys.executable, "-m", "heartgrpo.cli", "doctor", "--run"]
+    assert seen[0][:5] == [sys.executable, "-m", "heartgrpo.cli.app", "doctor", "--run"]
     assert seen[0][-1] == f'--set=output_dir="{tmp_path}"'

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OWNERS = {"AsyncOpenAI(": "heartgrpo/endpoint.py", "sqlite3.connect(": "heartgrpo/store.py"}
-JSONL_OWNER = "heartgrpo/jsonl.py"
+OWNERS = {"AsyncOpenAI(": "heartgrpo/io/endpoint.py", "sqlite3.connect(": "heartgrpo/io/store.py"}
+JSONL_OWNER = "heartgrpo/io/jsonl.py"
 
 
 def _sources() -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from heartgrpo import phrase_task as pt
+from heartgrpo.signal import phrase_task as pt
 from heartgrpo.rewards import CATEGORY_WEIGHTS, score
 
 

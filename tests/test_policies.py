@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from heartgrpo.answer_format import EMPTY_EXPLANATION
-from heartgrpo.config import FormatRewardSettings, config_from_dict
+from heartgrpo.config.run import FormatRewardSettings, config_from_dict
 from heartgrpo.eval import grade
 from heartgrpo.eval.metrics import example_score, mcnemar
 from heartgrpo.judge import Verdict
 from heartgrpo.rewards import format_reward_func, make_reward_func, score, score_group
+from heartgrpo.rewards.trl import is_async_reward
 
 RUBRIC = [
     {"criterion": "ecg", "points": 5, "tags": []},
@@ -107,7 +108,7 @@ def test_judge_failure_policy_exclude_async_gathered(order):
     judge = CountingJudge()
     rubric = make_reward_func(judge, "healthbench", use_async=True, strip_reasoning=True)
     fmt = format_reward_func("paper", rubric_funcs=[rubric])
-    assert inspect.iscoroutinefunction(fmt)
+    assert is_async_reward(fmt)
     funcs = [rubric, fmt] if order == "rubric_first" else [fmt, rubric]
 
     async def trl_step():  # TRL >= 0.27 gathers async reward functions on one loop
@@ -145,8 +146,8 @@ def test_judge_failure_policy_is_configured_and_wired_by_build_reward_funcs():
     assert [f.__name__ for f in funcs] == ["rubric_healthbench", "format_paper"] and weights == [1.0, 0.5]
     batch = dict(_batch(), prompts=[[{"role": "user", "content": "q"}]] * 3)
     # TRL's order: sync functions one after the other, then the async ones gathered on one loop
-    out = {f.__name__: f(**batch) for f in funcs if not inspect.iscoroutinefunction(f)}
-    gathered = [f for f in funcs if inspect.iscoroutinefunction(f)]
+    out = {f.__name__: f(**batch) for f in funcs if not is_async_reward(f)}
+    gathered = [f for f in funcs if is_async_reward(f)]
 
     async def rest():
         return await asyncio.gather(*(f(**batch) for f in gathered))

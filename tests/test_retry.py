@@ -1,4 +1,4 @@
-"""heartgrpo.retry (one retry policy) and the data-side ChatClient that follows it, against a real
+"""heartgrpo.io.retry (one retry policy) and the data-side ChatClient that follows it, against a real
 loopback server."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import openai
 import pytest
 
 from data_fixtures import ChatServer
-from heartgrpo.data.llm import ChatClient
-from heartgrpo.retry import backoff_delay, is_retryable, retryable_status
+from heartgrpo.io.chat import ChatClient
+from heartgrpo.io.retry import backoff_delay, is_retryable, retryable_status
 
 
 @pytest.mark.parametrize(("status", "retry"), [(400, False), (401, False), (403, False), (404, False), (422, False),

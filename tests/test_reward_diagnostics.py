@@ -2,7 +2,7 @@
 
 import pytest
 
-from heartgrpo.reward_diagnostics import advantages, diagnose_groups, factor_cancellation
+from heartgrpo.rewards.diagnostics import advantages, diagnose_groups, factor_cancellation
 
 
 def test_advantages_match_trl_formulas():

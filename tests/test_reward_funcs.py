@@ -7,8 +7,10 @@ import json
 import pytest
 
 from heartgrpo.judge import Verdict
-from heartgrpo.reward_funcs import extract_answer, make_reward_func, trl_supports_async_rewards
+from heartgrpo.answer_format import extract_answer
+from heartgrpo.rewards.trl import make_reward_func, trl_supports_async_rewards
 from heartgrpo.rewards import complexity_factor, likert
+from heartgrpo.rewards.trl import is_async_reward
 
 RUBRIC = [
     {"criterion": "ecg", "points": 5, "tags": ["category:essential"]},
@@ -44,14 +46,14 @@ def call(f, **kw):
 
 
 def test_name_and_async_detection():
-    from heartgrpo.train.trl_compat import package_version
+    from heartgrpo.io.process import package_version
 
     f = make_reward_func(KeywordJudge(), "complexity")
     assert f.__name__ == "rubric_complexity"
     # TRL >= 0.27 (the pinned 1.14.2) gathers async rewards; the Colab pin 0.22.2 does not
     assert trl_supports_async_rewards() is (package_version("trl") >= (0, 27))
-    assert inspect.iscoroutinefunction(f) is trl_supports_async_rewards()
-    assert not inspect.iscoroutinefunction(make_reward_func(KeywordJudge(), "hybrid", use_async=False))
+    assert is_async_reward(f) is trl_supports_async_rewards()
+    assert not is_async_reward(make_reward_func(KeywordJudge(), "hybrid", use_async=False))
     assert make_reward_func(KeywordJudge(), "binary", name="my_reward").__name__ == "my_reward"
 
 
@@ -168,7 +170,7 @@ def test_sync_path_works_inside_a_running_event_loop():
 
 def test_openai_judge_through_sync_and_async_paths(tmp_path):
     from heartgrpo.judge import OpenAIJudge
-    from heartgrpo.judge.loopback import LoopbackServer, grading_responder
+    from heartgrpo.io.loopback import LoopbackServer, grading_responder
 
     with LoopbackServer(grading_responder()) as server:
         judge = OpenAIJudge("m", base_url=server.base_url, max_retries=0, timeout=5, cache=tmp_path / "c.sqlite")

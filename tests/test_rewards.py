@@ -212,7 +212,7 @@ def test_monotone_in_met_positives_and_anti_monotone_in_pitfalls(case, data):
 
 def test_import_is_light():
     code = (
-        "import sys, heartgrpo.rewards, heartgrpo.rubrics, heartgrpo.reward_diagnostics, heartgrpo.answer_format;"
+        "import sys, heartgrpo.rewards, heartgrpo.rubrics, heartgrpo.rewards.diagnostics, heartgrpo.answer_format;"
         "heavy=[m for m in ('torch','transformers','trl','openai','numpy','datasets') if m in sys.modules];"
         "print(','.join(heavy))"
     )

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from heartgrpo.cli import app
-from heartgrpo.data.rubric_compare import baseline_rubrics, compare_rubrics
-from heartgrpo.data.records import write_jsonl
+from heartgrpo.cli.app import app
+from heartgrpo.rubricgen.compare import baseline_rubrics, compare_rubrics
+from heartgrpo.io.jsonl import write_jsonl
 from heartgrpo.judge import LexicalJudge
-from heartgrpo.judge.loopback import LoopbackServer, Reply
+from heartgrpo.io.loopback import LoopbackServer, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 HB = ROOT.parent / "shared" / "data" / "healthbench"

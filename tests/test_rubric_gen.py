@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from heartgrpo.cli import app
-from heartgrpo.data.records import make_record
-from heartgrpo.data.rubric_parse import parse_rubric_answer
-from heartgrpo.data.rubric_quality import assess_rubric
-from heartgrpo.judge.loopback import LoopbackServer, Reply, prompt_of
+from heartgrpo.cli.app import app
+from heartgrpo.records import make_record
+from heartgrpo.rubricgen.parse import parse_rubric_answer
+from heartgrpo.rubricgen.quality import assess_rubric
+from heartgrpo.io.loopback import LoopbackServer, Reply, prompt_of
 from heartgrpo.rubrics import parse_rar_rubric
 
 SAMPLE = Path(__file__).resolve().parents[1] / "heartgrpo" / "data" / "sample"
@@ -241,7 +241,7 @@ def test_quality_checks_flag_what_they_name():
 
 
 def test_config_key_puts_generated_rubrics_into_sft_and_grpo_data(tmp_path, monkeypatch):
-    from heartgrpo.config import load_config
+    from heartgrpo.config.run import load_config
     from heartgrpo.data.prepare import prepare_datasets
 
     monkeypatch.setenv("OPENAI_API_KEY", "test")
@@ -281,7 +281,7 @@ def test_a_killed_run_resumes_without_losing_or_repeating_rows(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     with LoopbackServer(slow) as server:
-        cmd = [sys.executable, "-c", "from heartgrpo.cli import app; app()", "rubrics", "generate", "--input", str(questions),
+        cmd = [sys.executable, "-c", "from heartgrpo.cli.app import app; app()", "rubrics", "generate", "--input", str(questions),
                "--out", str(out), "--model", "loopback", "--base-url", server.base_url, "--max-concurrency", "1"]
         env = {**os.environ, "PYTHONPATH": str(root), "OPENAI_API_KEY": "test"}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,16 +13,14 @@ from hypothesis import strategies as st
 
 from heartgrpo.rewards import complexity_factor
 from heartgrpo.rubrics import Criterion, RubricError
+from heartgrpo.signal.data import SampledGroup, load_rar_rubrics, load_verdict_log
 from heartgrpo.signal.study import (
     OutcomeModel,
-    SampledGroup,
     draw_group,
     draw_groups,
     factor_effect,
     group_advantages,
     kendall_tau_b,
-    load_rar_rubrics,
-    load_verdict_log,
     mean_ci,
     rank_agreement,
     signal_measures,

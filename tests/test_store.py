@@ -1,4 +1,4 @@
-"""heartgrpo.store: the one SQLite store and key formula. Keys are pinned to the digests earlier
+"""heartgrpo.io.store: the one SQLite store and key formula. Keys are pinned to the digests earlier
 versions computed (existing caches still hit), and files written by the earlier SQL are read."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ import sqlite3
 import threading
 import time
 
-from heartgrpo.data.llm import SqliteCache
-from heartgrpo.data.llm import cache_key as llm_key
+from heartgrpo.io.chat import SqliteCache
+from heartgrpo.io.chat import cache_key as llm_key
 from heartgrpo.judge import Verdict, VerdictCache, cache_key
-from heartgrpo.store import SqliteStore, json_digest
+from heartgrpo.io.store import SqliteStore, json_digest
 
-# digests computed by the code before heartgrpo.store existed (judge.cache / data.llm)
+# digests computed by the code before heartgrpo.io.store existed (judge.cache / data.llm)
 JUDGE_KEY = "535587dae07f1d014fba0f8589450070c874ca4ae89435d936430d5c01873166"
 LLM_KEY = "9a3afb9b2c7d5a92a8dc98dfa5bc3fd1dbad10f0dfd934889cb01afb70a0751d"
 DIGEST = "b5ffdf1578ecca84e1e644771a58f1e21728c3e14cbc6ca099ae5045e6bf5dcb"

@@ -56,7 +56,7 @@ def test_curve_band_and_render_and_plot(tmp_path):
 
 
 def test_simulated_zero_std_on_the_race_rubrics_is_highest_for_binary():
-    from heartgrpo.phrase_task import scenarios, task_rows
+    from heartgrpo.signal.phrase_task import scenarios, task_rows
 
     sim = race.simulated_zero_std(task_rows(scenarios()[:20]), [0.5], group_size=6, n_groups=40, seeds=[0])
     assert set(sim[0.5]) == set(race.STRATEGIES)
@@ -65,8 +65,8 @@ def test_simulated_zero_std_on_the_race_rubrics_is_highest_for_binary():
 
 @pytest.mark.slow
 def test_a_two_step_race_run_trains_and_scores_held_out_prompts(tmp_path):
-    from heartgrpo.phrase_task import build_phrase_model, split_scenarios, task_rows
-    from heartgrpo.train.backend import load_tokenizer
+    from heartgrpo.signal.phrase_task import build_phrase_model, split_scenarios, task_rows
+    from heartgrpo.model.backend import load_tokenizer
 
     model = build_phrase_model(tmp_path / "model")
     train_p, held_p = split_scenarios(40, seed=0)

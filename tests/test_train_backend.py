@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import config_from_dict
-from heartgrpo.train import demo_model
-from heartgrpo.train.backend import load_for_training, resolve_backend
+from heartgrpo.config.run import config_from_dict
+from heartgrpo.model import demo as demo_model
+from heartgrpo.model.backend import load_for_training, resolve_backend
 
 
 def test_resolve_backend_matrix() -> None:

@@ -5,7 +5,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from heartgrpo.train.export import save_merged
+from heartgrpo.model.export import save_merged
 
 
 def test_merged_model_matches_adapter(tiny_qwen3, tmp_path):

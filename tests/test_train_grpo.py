@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from heartgrpo.config import config_from_dict
+from heartgrpo.config.run import config_from_dict
 from heartgrpo.judge import Verdict
 from heartgrpo.train.grpo import format_reward_func, run_grpo
-from heartgrpo.train.judging import GuardedJudge, JudgeUnavailableError
+from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
 from heartgrpo.train.sft import filter_by_length, run_sft, sft_example
 
 pytestmark = pytest.mark.slow

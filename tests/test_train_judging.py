@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
-from heartgrpo.config import JudgeSettings
+from heartgrpo.config.judge import JudgeSettings
 from heartgrpo.judge import LexicalJudge, ProcessPoolJudge, Verdict
-from heartgrpo.judge.factory import GuardedJudge, build_judge, close_judge, is_approximate, judge_in_use
+from heartgrpo.judge.factory import build_judge, close_judge, judge_in_use
+from heartgrpo.judge.guarded import GuardedJudge
+from heartgrpo.judge.types import is_approximate
 
 RUBRIC = [{"criterion": "mentions ECG", "points": 5}, {"criterion": "mentions aspirin", "points": 3}]
 PROMPT = [{"role": "user", "content": "chest pain?"}]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import config_from_dict
+from heartgrpo.config.run import config_from_dict
 from heartgrpo.train.trl_config import (
     build_grpo_config,
     build_sft_config,
@@ -104,8 +104,8 @@ def test_settings_fields_reach_trl_by_their_own_name() -> None:
     On another TRL (the T4 stack's 0.22) a field that TRL lacks is left out of the keywords."""
     from trl import GRPOConfig, SFTConfig
 
-    from heartgrpo.config import GRPOSettings, SFTSettings
-    from heartgrpo.doctor import pinned_versions
+    from heartgrpo.config.run import GRPOSettings, SFTSettings
+    from heartgrpo.doctor.report import pinned_versions
     from heartgrpo.train.trl_config import NOT_SAME_NAMED, config_fields, filter_kwargs, same_named, sft_kwargs
 
     pinned_trl = next(r for r in pinned_versions() if r["package"] == "trl")["ok"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from heartgrpo.config import config_from_dict
+from heartgrpo.config.run import config_from_dict
 from heartgrpo.train.trl_compat import (
     TRL_EXCLUDES_UNSCORABLE,
     neutralize_unscorable,

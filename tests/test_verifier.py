@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from verifier_fixtures import write_data
 
-from heartgrpo.eval.agreement import answer_agreement, cohen_kappa, full_agreement, reliability
+from heartgrpo.judge.agreement import answer_agreement, cohen_kappa, full_agreement, reliability
 from heartgrpo.eval.judge_check import sample_answers, validate_on_graded, write_validation
 from heartgrpo.judge import Judge, LexicalJudge, OpenAIJudge, Verdict
-from heartgrpo.judge.distilled import DistilledJudge, distillation_curve
-from heartgrpo.judge.loopback import LoopbackServer, grading_responder
-from heartgrpo.judge.verifier import Verifier, VerifierJudge
-from heartgrpo.judge.verifier_data import load_graded, load_recorded, load_sources
-from heartgrpo.judge.verifier_features import AnswerView, example_features
-from heartgrpo.judge.verifier_run import ensure_verifier, evaluate_verifier, train_verifier
+from heartgrpo.judge.verifier.distilled import DistilledJudge, distillation_curve
+from heartgrpo.io.loopback import LoopbackServer, grading_responder
+from heartgrpo.judge.verifier.model import Verifier, VerifierJudge
+from heartgrpo.judge.verifier.examples import load_graded, load_recorded, load_sources
+from heartgrpo.judge.verifier.features import AnswerView, example_features
+from heartgrpo.judge.verifier.train import ensure_verifier, evaluate_verifier, train_verifier
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "healthbench"
 
@@ -130,7 +130,8 @@ def test_verifier_eval_writes_figures_and_labels_the_judge(data: Path, trained: 
     judge = VerifierJudge.from_file(trained / "verifier.npz")
     assert f"eval kappa {r['verifier']['all']['kappa']:.2f}" in judge.name and judge.approximate
     from heartgrpo.eval.grade import judge_info
-    from heartgrpo.train.judging import GuardedJudge, judge_label
+    from heartgrpo.judge.factory import judge_label
+    from heartgrpo.judge.guarded import GuardedJudge
 
     assert judge_info(GuardedJudge(judge)) | {"kind": None} == {"id": judge.name, "kind": None, "mode": None, "approximate": True}
     assert judge_label(GuardedJudge(judge)) == f" - {judge.name}"  # the demo report's title
@@ -205,7 +206,7 @@ def test_validate_ranks_verifier_above_lexical(data: Path, trained: Path):
 def test_cli_validate_and_verifier_commands(data: Path, tmp_path: Path):
     from typer.testing import CliRunner
 
-    from heartgrpo.cli import app
+    from heartgrpo.cli.app import app
 
     runner = CliRunner()
     out = tmp_path / "v"
@@ -225,7 +226,7 @@ def test_cli_validate_and_verifier_commands(data: Path, tmp_path: Path):
 def test_validate_reports_of_two_judges_do_not_overwrite_each_other(data: Path, trained: Path, tmp_path: Path, monkeypatch):
     from typer.testing import CliRunner
 
-    from heartgrpo.cli import app
+    from heartgrpo.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -239,8 +240,8 @@ def test_validate_reports_of_two_judges_do_not_overwrite_each_other(data: Path, 
 
 
 def test_judge_factory_verifier_kind(data: Path, trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture):
-    from heartgrpo.config import ConfigError, JudgeSettings, config_from_dict
-    from heartgrpo.train.judging import build_judge, judge_label
+    from heartgrpo.config.run import ConfigError, JudgeSettings, config_from_dict
+    from heartgrpo.judge.factory import build_judge, judge_label
 
     judge = build_judge(JudgeSettings(kind="verifier", verifier=trained / "verifier.npz"))
     assert isinstance(judge, VerifierJudge) and "verifier" in judge_label(judge)
@@ -266,7 +267,7 @@ def test_ensure_verifier_trains_on_first_use_then_reads(data: Path, tmp_path: Pa
 
 
 def test_a_first_use_stopped_before_its_eval_leaves_no_verifier_behind(data: Path, tmp_path: Path, monkeypatch):
-    import heartgrpo.judge.verifier_run as vr
+    import heartgrpo.judge.verifier.train as vr
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt  # the user stops the demo while the verifier is being measured

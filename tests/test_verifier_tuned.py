@@ -11,11 +11,11 @@ import pytest
 from verifier_fixtures import write_data
 
 from heartgrpo.judge import LexicalJudge
-from heartgrpo.judge.verifier import DEFAULT_THRESHOLD, Verifier, VerifierJudge
-from heartgrpo.judge.verifier_crosses import cross_features
-from heartgrpo.judge.verifier_data import load_graded
-from heartgrpo.judge.verifier_features import AnswerView, _criterion_view, example_features
-from heartgrpo.judge.verifier_run import evaluate_verifier, subsample_answers, train_verifier
+from heartgrpo.judge.verifier.model import DEFAULT_THRESHOLD, Verifier, VerifierJudge
+from heartgrpo.judge.verifier.crosses import cross_features
+from heartgrpo.judge.verifier.examples import load_graded
+from heartgrpo.judge.verifier.features import AnswerView, _criterion_view, example_features
+from heartgrpo.judge.verifier.train import evaluate_verifier, subsample_answers, train_verifier
 
 def crosses(conversation, view, criterion, points, idf):
     """The second feature set of one example, with the criterion read as example_features reads it."""
@@ -94,7 +94,7 @@ def test_verdict_cut_is_the_files_threshold(data: Path, tmp_path: Path):
 
 
 def test_report_sentence_carries_the_eval_kappa(data: Path, tmp_path: Path):
-    from heartgrpo.train.pipeline import judge_note
+    from heartgrpo.pipeline import judge_note
 
     train_verifier([data / "graded_dev.jsonl.gz"], tmp_path, c=1.0, hash_bits=16, progress=False)
     judge = VerifierJudge.from_file(tmp_path / "verifier.npz")
@@ -105,7 +105,7 @@ def test_report_sentence_carries_the_eval_kappa(data: Path, tmp_path: Path):
 
 
 def test_report_of_a_verifier_run_carries_the_verifiers_sentence_not_the_lexical_one(data: Path, tmp_path: Path):
-    from heartgrpo.config import config_from_dict
+    from heartgrpo.config.run import config_from_dict
     from heartgrpo.judge.factory import offline_judge
     from heartgrpo.pipeline import judge_note
 

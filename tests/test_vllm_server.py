@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from heartgrpo.config import ConfigError, config_from_dict
-from heartgrpo.judge.loopback import LoopbackServer, Reply
-from heartgrpo.train.vllm_server import VLLMServerUnavailable, check_vllm_server, require_vllm_server
+from heartgrpo.config.run import ConfigError, config_from_dict
+from heartgrpo.io.loopback import LoopbackServer, Reply
+from heartgrpo.model.vllm_server import VLLMServerUnavailable, check_vllm_server, require_vllm_server
 
 
 def _raw(**grpo) -> dict:
@@ -86,7 +86,8 @@ def test_health_check_fails_fast_when_the_server_hangs_or_is_absent() -> None:
 
 
 def test_run_grpo_checks_the_server_before_loading_any_model(tmp_path: Path, monkeypatch) -> None:
-    from heartgrpo.train import backend, grpo
+    from heartgrpo.model import backend
+    from heartgrpo.train import grpo
 
     def no_load(*a, **k):
         raise AssertionError("the model was loaded before the server check")
@@ -132,7 +133,7 @@ def test_shipped_accelerate_configs_load_and_are_documented(name: str, kind: str
 
 
 def test_doctor_reports_whether_the_generation_server_answers() -> None:
-    from heartgrpo.doctor import render_markdown, static_report
+    from heartgrpo.doctor.report import render_markdown, static_report
 
     env = {"python": "3.11", "platform": "linux", "torch": "2.13.0+cpu", "torch_cuda": None, "driver": None,
            "cuda_available": False, "gpus": []}

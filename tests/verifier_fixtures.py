@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from heartgrpo.judge.verifier_data import conversation_sha256
+from heartgrpo.records import conversation_sha256
 
 TOPICS = ["ecg", "troponin", "echocardiogram", "statin", "aspirin", "holter", "angiogram", "potassium",
           "warfarin", "metoprolol", "spironolactone", "digoxin"]

@@ -172,7 +172,7 @@ def _raw_cards(path: Path) -> list[tuple[str, Any]]:
             raise CardError(str(path), "(file)", "a YAML case file holds a list of cards")
         return [(f"{path}[{i}]", c) for i, c in enumerate(data)]
     if path.suffix in (".jsonl", ".gz"):
-        from heartgrpo.jsonl import read_rows
+        from heartgrpo.io.jsonl import read_rows
 
         return [(f"{path}:{n}", row) for n, row in read_rows(path)]
     raise CardError(str(path), "(file)", "case files are .yaml, .yml or .jsonl")

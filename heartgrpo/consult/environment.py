@@ -45,7 +45,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from heartgrpo.asyncs import gather_staggered, run_sync
+from heartgrpo.io.asyncs import gather_staggered, run_sync
 from heartgrpo.consult.cards import CaseCard
 from heartgrpo.consult.patient import Patient
 

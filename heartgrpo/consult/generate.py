@@ -1,8 +1,8 @@
 """``heartgrpo cases generate``: an LLM writes case cards; the card schema and checks accept them.
 
-As ``rubrics generate`` (:mod:`heartgrpo.data.rubric_gen`): each request (a topic and an index)
+As ``rubrics generate`` (:mod:`heartgrpo.rubricgen.generate`): each request (a topic and an index)
 is sent with the versioned system prompt ``prompts/case_gen_v1.txt`` to an OpenAI-compatible
-endpoint through :class:`heartgrpo.data.llm.ChatClient` (retries, SQLite cache keyed by the
+endpoint through :class:`heartgrpo.io.chat.ChatClient` (retries, SQLite cache keyed by the
 prompt's hash: a rerun costs no request). The answer is parsed as JSON (a fenced block is
 accepted), validated by :func:`~heartgrpo.consult.cards.parse_card` and checked by
 :func:`~heartgrpo.consult.cards.card_problems`; a card that fails is regenerated with the problems
@@ -86,7 +86,7 @@ class CaseGenResult:
 
 
 async def _one(chat: Any, rid: str, topic: str, max_attempts: int) -> tuple[CaseCard | None, dict]:
-    from heartgrpo.retry import is_retryable
+    from heartgrpo.io.retry import is_retryable
 
     feedback: list[str] | None = None
     history: list[dict] = []
@@ -119,10 +119,10 @@ def generate_cases(out_dir: str | Path, settings: Any, *, topics: list[str] | No
                    client: Any = None) -> CaseGenResult:
     """Write ``per_topic`` cards per topic into ``out_dir/cases.jsonl`` (failures in ``failed.jsonl``).
 
-    ``settings``: :class:`heartgrpo.config_consult.CaseGenSettings` (model, base_url, cache, ...)."""
-    from heartgrpo.asyncs import run_sync
-    from heartgrpo.data.llm import ChatClient
-    from heartgrpo.jsonl import append_row, read_jsonl
+    ``settings``: :class:`heartgrpo.config.consult.CaseGenSettings` (model, base_url, cache, ...)."""
+    from heartgrpo.io.asyncs import run_sync
+    from heartgrpo.io.chat import ChatClient
+    from heartgrpo.io.jsonl import append_row, read_jsonl
 
     if settings is None or not settings.model:
         raise ValueError("cases generate needs an endpoint: --model/--base-url or a consult.generate section")

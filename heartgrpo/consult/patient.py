@@ -9,12 +9,12 @@ released; the patient then answers from the released facts only:
   advice (asks nothing). Deterministic; the CPU path and the tests use it.
 * :class:`HumanPatient`: a person at the terminal plays the patient; after each doctor turn
   they are shown only the facts the gate released (``heartgrpo consult --patient human``).
-* :class:`LLMPatient`: an OpenAI-compatible model through :class:`heartgrpo.endpoint.Endpoint`,
+* :class:`LLMPatient`: an OpenAI-compatible model through :class:`heartgrpo.io.endpoint.Endpoint`,
   with the versioned system prompt ``prompts/patient_v1.txt`` (everyday language, vague, part of
   one symptom per turn, "don't know" for anything not in the case, ``END_CONSULTATION`` after
   advice) filled with the persona and **only the facts released so far**. The episode ends when
   the reply carries the end marker or the gate sees advice. An endpoint failure raises
-  :class:`~heartgrpo.endpoint.EndpointError`: the rollout marks the episode failed and its
+  :class:`~heartgrpo.io.endpoint.EndpointError`: the rollout marks the episode failed and its
   reward is ``None``.
 
 Oversharing (:func:`overshared`): the facts a reply mentions (any of their ``keywords``) that the
@@ -38,7 +38,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Protocol
 
-from heartgrpo.asyncs import run_sync  # noqa: F401  (the doctest's runner)
+from heartgrpo.io.asyncs import run_sync  # noqa: F401  (the doctest's runner)
 from heartgrpo.consult.cards import CaseCard, Fact
 from heartgrpo.consult.gate import END_MARKER, FactGate, classify_intents, is_end_of_advice
 
@@ -135,7 +135,7 @@ def render_patient_prompt(card: CaseCard, released: Sequence[Fact]) -> str:
 class LLMPatient:
     """A patient model at an OpenAI-compatible endpoint, shown only the gate's released facts.
 
-    ``endpoint``: a :class:`heartgrpo.endpoint.Endpoint`. The conversation so far is sent as
+    ``endpoint``: a :class:`heartgrpo.io.endpoint.Endpoint`. The conversation so far is sent as
     chat history (doctor turns as ``user``, patient turns as ``assistant``)."""
 
     def __init__(self, card: CaseCard, endpoint: Any, *, temperature: float = 0.7, max_tokens: int = 160) -> None:

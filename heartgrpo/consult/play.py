@@ -36,7 +36,7 @@ def doctor_prompt_identity() -> str:
 
 async def play(card: CaseCard, doctor: Any, patient: Any, *, max_turns: int = 6, temperature: float = 0.7,
                max_tokens: int = 512, show: Any = None) -> Episode:
-    """Run one consultation; ``doctor`` is a :class:`heartgrpo.endpoint.Endpoint`; ``show(role, text)``
+    """Run one consultation; ``doctor`` is a :class:`heartgrpo.io.endpoint.Endpoint`; ``show(role, text)``
     is called for every turn (the opening included)."""
     episode = Episode(card, patient, max_turns)
     messages = [{"role": "system", "content": doctor_prompt()[0]}, {"role": "user", "content": card.chief_complaint}]

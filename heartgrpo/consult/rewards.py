@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from heartgrpo.asyncs import gather_staggered
+from heartgrpo.io.asyncs import gather_staggered
 
 __all__ = ["LEVEL_WEIGHTS", "combine", "consult_reward_func", "coverage", "judge_prompt", "level_of"]
 

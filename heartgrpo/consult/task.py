@@ -234,13 +234,13 @@ def sft_rows(cards: Sequence[CaseCard], n: int, seed: int) -> list[dict]:
 
 def consult_tokenizer():
     """The word-level tokenizer of the task (one token per symptom, ask-phrase, fact word, advice phrase)."""
-    from heartgrpo.phrase_task import phrase_tokenizer
+    from heartgrpo.signal.phrase_task import phrase_tokenizer
 
     return phrase_tokenizer([*SYMPTOMS, *ASK_PHRASES, *FACT_WORDS, *ADVICE_PHRASES])
 
 
 def build_consult_model(out_dir: str | Path, *, seed: int = 0) -> Path:
     """A tiny random Qwen3 over :func:`consult_tokenizer`, saved in ``out_dir`` (reused when present)."""
-    from heartgrpo.phrase_task import build_phrase_model
+    from heartgrpo.signal.phrase_task import build_phrase_model
 
     return build_phrase_model(out_dir, seed=seed, tokenizer=consult_tokenizer())

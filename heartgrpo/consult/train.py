@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from heartgrpo.consult.cards import CaseCard, builtin_cards, card_rows, load_cards
 
 if TYPE_CHECKING:
-    from heartgrpo.config import RunConfig
+    from heartgrpo.config.run import RunConfig
 
 __all__ = ["consult_cards", "consult_rows", "log_summary", "patient_factory_for", "prepare_model", "run_consult_grpo",
            "warm_start"]
@@ -51,7 +51,7 @@ def patient_factory_for(cfg: RunConfig) -> Callable[[CaseCard], Any]:
     assert c is not None
     if c.patient == "llm":
         from heartgrpo.consult.patient import LLMPatient
-        from heartgrpo.endpoint import Endpoint
+        from heartgrpo.io.endpoint import Endpoint
 
         assert c.patient_endpoint is not None
         endpoint = Endpoint.from_settings(c.patient_endpoint)

@@ -15,37 +15,37 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    "PAPER_SYSTEM_PROMPT": "builders",
-    "build_grpo_rows": "builders",
-    "build_sft_rows": "builders",
-    "format_sft_completion": "builders",
-    "select_eval_subset": "builders",
-    "split_sft_grpo": "builders",
-    "Overlap": "contamination",
-    "drop_contaminated": "contamination",
-    "find_overlaps": "contamination",
-    "HEALTHBENCH_FILES": "healthbench",
-    "load_healthbench": "healthbench",
-    "load_healthbench_meta_eval": "healthbench",
-    "THEMES": "heart",
-    "HeartLabel": "heart",
-    "classify": "heart",
-    "LLMHeartClassifier": "heart_llm",
-    "ReasoningAugmenter": "augment",
-    "SAMPLE_DIR": "prepare",
-    "PrepResult": "prepare",
-    "prepare_datasets": "prepare",
-    "RAR_HUB_IDS": "rar",
-    "load_rar_medicine": "rar",
-    "BadRowReport": "records",
-    "CanonicalRecord": "records",
-    "DataError": "records",
-    "read_jsonl": "records",
-    "write_jsonl": "records",
-    "DataSettings": "settings",
-    "LLMSettings": "settings",
-    "dataset_stats": "stats",
-    "format_stats": "stats",
+    "PAPER_SYSTEM_PROMPT": "heartgrpo.answer_format",
+    "build_grpo_rows": "heartgrpo.data.builders",
+    "build_sft_rows": "heartgrpo.data.builders",
+    "format_sft_completion": "heartgrpo.answer_format",
+    "select_eval_subset": "heartgrpo.data.builders",
+    "split_sft_grpo": "heartgrpo.data.builders",
+    "Overlap": "heartgrpo.data.contamination",
+    "drop_contaminated": "heartgrpo.data.contamination",
+    "find_overlaps": "heartgrpo.data.contamination",
+    "HEALTHBENCH_FILES": "heartgrpo.data.healthbench",
+    "load_healthbench": "heartgrpo.data.healthbench",
+    "load_healthbench_meta_eval": "heartgrpo.data.healthbench",
+    "THEMES": "heartgrpo.heart.classifier",
+    "HeartLabel": "heartgrpo.heart.classifier",
+    "classify": "heartgrpo.heart.classifier",
+    "LLMHeartClassifier": "heartgrpo.heart.llm",
+    "ReasoningAugmenter": "heartgrpo.data.augment",
+    "SAMPLE_DIR": "heartgrpo.data.prepare",
+    "PrepResult": "heartgrpo.data.prepare",
+    "prepare_datasets": "heartgrpo.data.prepare",
+    "RAR_HUB_IDS": "heartgrpo.config.data",
+    "load_rar_medicine": "heartgrpo.data.rar",
+    "BadRowReport": "heartgrpo.records",
+    "CanonicalRecord": "heartgrpo.records",
+    "DataError": "heartgrpo.records",
+    "read_jsonl": "heartgrpo.io.jsonl",
+    "write_jsonl": "heartgrpo.io.jsonl",
+    "DataSettings": "heartgrpo.config.data",
+    "LLMSettings": "heartgrpo.config.data",
+    "dataset_stats": "heartgrpo.data.stats",
+    "format_stats": "heartgrpo.data.stats",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,7 +54,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'heartgrpo.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"heartgrpo.data.{_EXPORTS[name]}"), name)
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value
     return value
 

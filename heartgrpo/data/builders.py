@@ -21,33 +21,20 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from heartgrpo.answer_format import (  # the output format lives in one place; re-exported here
-    PAPER_SYSTEM_PROMPT,
-    REASONING_END,
-    REASONING_START,
-    SOLUTION_END,
-    SOLUTION_START,
+from heartgrpo.answer_format import (
     SftFormat,
     format_sft_completion,
     system_prompt_for,
 )
-from heartgrpo.data.records import BadRowReport, DataError, handle_bad_row
+from heartgrpo.io.jsonl import BadRowReport, DataError, handle_bad_row
 
 __all__ = [
-    "PAPER_SYSTEM_PROMPT",
-    "REASONING_END",
-    "REASONING_START",
-    "SOLUTION_END",
-    "SOLUTION_START",
-    "SftFormat",
     "build_grpo_rows",
     "build_sft_rows",
-    "format_sft_completion",
     "prompt_lengths",
     "quantile",
     "select_eval_subset",
     "split_sft_grpo",
-    "system_prompt_for",
 ]
 
 def _with_system(prompt: list[dict[str, str]], fmt: SftFormat) -> list[dict[str, str]]:

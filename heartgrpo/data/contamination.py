@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from heartgrpo.data.records import user_text
+from heartgrpo.records import user_text
 
 __all__ = ["Overlap", "drop_contaminated", "find_overlaps", "shingles"]
 

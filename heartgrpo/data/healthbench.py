@@ -4,7 +4,7 @@ Rows ``{prompt_id, prompt: [messages ending on a user turn], rubrics: [{criterio
 example_tags, ideal_completions_data}`` become canonical records (DESIGN.md §3). Multi-turn
 conversations are kept whole; ``first_user_turn_only=True`` keeps only the first user message
 (what the paper's evaluation code did). There is no cardiology tag, so ``heart`` and
-``heart_theme`` come from :func:`heartgrpo.data.heart.classify` on the user turns.
+``heart_theme`` come from :func:`heartgrpo.heart.classifier.classify` on the user turns.
 
 Meta-eval rows (physician labels) ``{prompt, completion, rubric, binary_labels, category, ...}``
 are loaded by :func:`load_healthbench_meta_eval`, validated but otherwise kept as they are.
@@ -17,19 +17,18 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.data.heart import classify
-from heartgrpo.data.records import BadRowReport, DataError, Message, OnBadRow, handle_bad_row, make_record, read_jsonl, user_text
+from heartgrpo.heart.classifier import classify
+from heartgrpo.io.jsonl import iter_rows
+from heartgrpo.io.jsonl import BadRowReport, DataError, OnBadRow, handle_bad_row
+from heartgrpo.records import conversation_sha256, Message, make_record, user_text
 from heartgrpo.rubrics import RubricError, parse_healthbench_rubric, repeated_criteria
 
 log = logging.getLogger(__name__)
@@ -53,17 +52,6 @@ HEALTHBENCH_FILES: dict[str, str] = {
     "consensus": "consensus_2025-05-09-20-00-46.jsonl",
     "meta_eval": "2025-05-07-06-14-12_oss_meta_eval.jsonl",
 }
-
-
-def conversation_sha256(prompt: Sequence[dict[str, Any]]) -> str:
-    """The conversation hash of the HealthBench rebuild (``x_prompt_sha256``): sha256 of the
-    conversation as ``[{role, content}, ...]`` JSON (ensure_ascii=False, sort_keys=True).
-
-    >>> conversation_sha256([{"role": "user", "content": "hi"}])[:12]
-    '5aced9397fc4'
-    """
-    canon = [{"role": m["role"], "content": m["content"]} for m in prompt]
-    return hashlib.sha256(json.dumps(canon, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def default_cache_dir() -> Path:
@@ -176,7 +164,7 @@ def load_healthbench(
     """Load a HealthBench file (a name in ``HEALTHBENCH_FILES``, a local JSONL path or a URL) as records."""
     path = _resolve(source, cache_dir, base_url)
     records, seen = [], set()
-    for line_no, row in read_jsonl(path, on_bad_row, report):
+    for line_no, row in iter_rows(path, on_bad_row=on_bad_row, report=report):
         where = f"{path}:{line_no}"
         raw_id = row.get("prompt_id")
         row_id = raw_id if isinstance(raw_id, str) and raw_id else f"healthbench-{line_no}"
@@ -220,7 +208,7 @@ def load_healthbench_meta_eval(
     """Load physician-labelled meta-eval rows (for judge validation), validated."""
     path = _resolve(source, cache_dir, base_url)
     out = []
-    for line_no, row in read_jsonl(path, on_bad_row, report):
+    for line_no, row in iter_rows(path, on_bad_row=on_bad_row, report=report):
         raw_id = row.get("prompt_id") or row.get("completion_id")
         row_id = f"{raw_id}:{line_no}" if isinstance(raw_id, str) else f"meta-eval-{line_no}"
         try:

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from heartgrpo.data.records import user_text
+from heartgrpo.records import user_text
 from heartgrpo.rubrics import repeated_criteria
 
 __all__ = ["describe_subset", "detect_language", "subset_card_lines"]

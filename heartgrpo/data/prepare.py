@@ -33,8 +33,9 @@ from heartgrpo.data.builders import build_grpo_rows, build_sft_rows, select_eval
 from heartgrpo.data.contamination import drop_contaminated
 from heartgrpo.data.healthbench import load_healthbench, load_healthbench_meta_eval
 from heartgrpo.data.rar import load_rar_medicine
-from heartgrpo.data.records import BadRowReport, DataError, user_text, write_jsonl
-from heartgrpo.data.settings import DataSettings, LLMSettings
+from heartgrpo.io.jsonl import BadRowReport, DataError, write_jsonl
+from heartgrpo.records import user_text
+from heartgrpo.config.data import DataSettings, LLMSettings
 from heartgrpo.data.heart_subset import describe_subset, subset_card_lines
 from heartgrpo.rubrics import repeated_criteria
 from heartgrpo.data.stats import dataset_stats, format_stats, plot_stats, write_data_card
@@ -102,7 +103,7 @@ def _heart_filter(by_split: dict[str, list[dict[str, Any]]], settings: DataSetti
     if settings.heart_filter == "none":
         return by_split
     if settings.heart_filter in ("llm", "lexicon+llm"):
-        from heartgrpo.data.heart_llm import LLMHeartClassifier, two_stage_labels
+        from heartgrpo.heart.llm import LLMHeartClassifier, two_stage_labels
 
         assert settings.heart_llm is not None
         clf = LLMHeartClassifier(settings.heart_llm.model, **_llm_kwargs(settings.heart_llm))
@@ -134,7 +135,7 @@ def prepare_datasets(settings: DataSettings, out_dir: Path, tokenizer: Any = Non
     rar_source, record_source, hb_source, meta_source = _sources(settings)
 
     if settings.generated_rubrics is not None:  # rubrics written by `heartgrpo rubrics generate`
-        from heartgrpo.data.rubric_io import load_generated_records
+        from heartgrpo.rubricgen.files import load_generated_records
 
         loaded = load_generated_records(settings.generated_rubrics, settings.splits)
         rar_source, record_source = settings.generated_rubrics, "generated"

@@ -4,7 +4,7 @@ Source rows ``{question, reference_answer, question_source, rubric: [{title, des
 weight}], rubric_list, rubric_count}`` become canonical records (DESIGN.md §3): the question is
 the single user turn, the rubric is parsed by :func:`heartgrpo.rubrics.parse_rar_rubric`
 (category prefix -> ``category:`` tag, pitfalls negative), and the heart label comes from
-:func:`heartgrpo.data.heart.classify`. ``question_source`` and ``reasoning`` are kept when present.
+:func:`heartgrpo.heart.classifier.classify`. ``question_source`` and ``reasoning`` are kept when present.
 
 Example:
     >>> rec = rar_row_to_record({"question": "What does a troponin rise mean?", "reference_answer": "Injury.",
@@ -23,16 +23,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.data.heart import classify
-from heartgrpo.data.records import BadRowReport, DataError, OnBadRow, handle_bad_row, make_record, read_jsonl
+from heartgrpo.heart.classifier import classify
+from heartgrpo.config.data import RAR_HUB_IDS, RAR_SPLITS
+from heartgrpo.io.jsonl import iter_rows
+from heartgrpo.io.jsonl import BadRowReport, DataError, OnBadRow, handle_bad_row
+from heartgrpo.records import make_record
 from heartgrpo.rubrics import AvoidancePolicy, RubricError, RubricWarning, parse_rar_rubric
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RAR_HUB_IDS", "RAR_SPLITS", "load_rar_medicine", "rar_row_to_record", "read_split_rows"]
+__all__ = ["load_rar_medicine", "rar_row_to_record", "read_split_rows"]
 
-RAR_HUB_IDS: tuple[str, ...] = ("ScaleAI/RaR-Medicine", "anisha2102/RaR-Medicine")
-RAR_SPLITS: tuple[str, ...] = ("train", "val", "test")
 _SPLIT_ALIASES = {"val": ("val", "validation", "valid", "dev"), "train": ("train",), "test": ("test",)}
 _SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -106,7 +107,7 @@ def _rows_of_file(path: Path, on_bad_row: OnBadRow, report: BadRowReport | None)
         for index, row in _read_parquet(path):
             yield f"{path}#{index}", row
     elif path.suffix in (".jsonl", ".json"):
-        for line_no, row in read_jsonl(path, on_bad_row, report):
+        for line_no, row in iter_rows(path, on_bad_row=on_bad_row, report=report):
             yield f"{path}:{line_no}", row
     else:
         raise DataError(f"{path}: unsupported file type (expected one of {', '.join(_SUFFIXES)})")

@@ -26,7 +26,7 @@ from heartgrpo.eval.metrics import (
     paper_pass,
     tag_example_scores,
 )
-from heartgrpo.eval.settings import EvalSettings
+from heartgrpo.config.eval import EvalSettings
 
 _LAZY = {
     "evaluate": "heartgrpo.eval.run",

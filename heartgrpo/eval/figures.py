@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.eval.jsonl import EvalInputError, read_jsonl
+from heartgrpo.eval.jsonl import EvalInputError, read_eval_rows
 
 __all__ = ["agreement_figure", "load_log", "reward_columns", "reward_figure", "score_figure", "tag_figure"]
 
@@ -111,7 +111,7 @@ def load_log(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(data, dict) or not isinstance(data.get("log_history"), list):
             raise EvalInputError(f"{path}: expected a trainer_state.json with a 'log_history' list")
         return data["log_history"]
-    return read_jsonl(path)
+    return [row for _, row in read_eval_rows(path)]
 
 
 def reward_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

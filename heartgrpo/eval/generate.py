@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.asyncs import run_sync
+from heartgrpo.io.asyncs import run_sync
 from heartgrpo.eval.generators import (
     Generator,
     OpenAIGenerator,
@@ -31,7 +31,8 @@ from heartgrpo.eval.generators import (
     VLLMGenerator,
     local_generator,
 )
-from heartgrpo.eval.jsonl import EvalInputError, append_row, iter_last_by_id, read_rows, repair_tail
+from heartgrpo.eval.jsonl import EvalInputError, iter_last_by_id, read_eval_rows
+from heartgrpo.io.jsonl import append_row, repair_tail
 from heartgrpo.eval.records import check_record, first_user_turn, record_id
 
 __all__ = [
@@ -51,7 +52,7 @@ def _now() -> str:
 
 def load_answers(path: str | Path) -> dict[str, dict[str, Any]]:
     """Latest answer row per id; checks the fields every row needs."""
-    rows = read_rows(path)
+    rows = read_eval_rows(path)
     out: dict[str, dict[str, Any]] = {}
     for rid, line_no, row in iter_last_by_id(rows, path):
         if "response" not in row:

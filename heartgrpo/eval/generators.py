@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from heartgrpo.endpoint import Endpoint
+from heartgrpo.io.endpoint import Endpoint
 
 __all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator", "pick_backend"]
 
@@ -157,7 +157,7 @@ def _adapter_rank(adapter: str | Path | None) -> int | None:
 class VLLMGenerator:
     """vLLM offline generation on a GPU, with an optional LoRA adapter (a ``LoRARequest``).
 
-    The engine is the process's shared one (:func:`heartgrpo.eval.engines.shared_engine`): built
+    The engine is the process's shared one (:func:`heartgrpo.model.engines.shared_engine`): built
     once with ``gpu_memory_utilization`` (the config's share), ``max_model_len`` (longest prompt +
     ``max_new_tokens``) and ``max_lora_rank`` (the adapter's rank rounded up to one vLLM accepts;
     vLLM's default 16 refuses a larger LoRA), and reused by the next stage with its own LoRA. The
@@ -183,7 +183,7 @@ class VLLMGenerator:
     ) -> None:
         from vllm import SamplingParams
 
-        from heartgrpo.eval import engines
+        from heartgrpo.model import engines
 
         rank = max_lora_rank or _adapter_rank(adapter) or (16 if adapter else None)
         spec = engines.EngineSpec(
@@ -255,8 +255,8 @@ def local_generator(model: str | Path, adapter: str | Path | None = None, backen
 class OpenAIGenerator:
     """Answers from any OpenAI-compatible chat endpoint (vLLM serve, OpenAI, Groq, ...).
 
-    The transport is a :class:`heartgrpo.endpoint.Endpoint`: at most ``concurrency`` requests in
-    flight, retries by :mod:`heartgrpo.retry` (``max_retries``), replicas when ``base_url`` is a
+    The transport is a :class:`heartgrpo.io.endpoint.Endpoint`: at most ``concurrency`` requests in
+    flight, retries by :mod:`heartgrpo.io.retry` (``max_retries``), replicas when ``base_url`` is a
     list, optional ``requests_per_minute`` / ``tokens_per_minute``. The API key is read from the
     environment variable ``api_key_env`` and never stored.
     """
@@ -287,13 +287,13 @@ class OpenAIGenerator:
                                  max_retries=max_retries, extra_body=self.extra_body, **endpoint)
 
     async def agenerate(self, prompt: Messages) -> str:
-        """One answer; raises :class:`heartgrpo.endpoint.EndpointError` (text with the cause and attempts) on failure."""
+        """One answer; raises :class:`heartgrpo.io.endpoint.EndpointError` (text with the cause and attempts) on failure."""
         s = self.settings
         return await self.endpoint.ask(prompt, str, temperature=s["temperature"], top_p=s["top_p"],
                                        max_tokens=s["max_new_tokens"], seed=s["seed"])
 
     def generate(self, prompts: Sequence[Messages]) -> list[str]:
-        from heartgrpo.asyncs import gather_staggered, run_sync
+        from heartgrpo.io.asyncs import gather_staggered, run_sync
 
         async def _all() -> list[str]:
             try:

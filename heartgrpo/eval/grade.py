@@ -32,9 +32,10 @@ from typing import Any
 
 from heartgrpo import rewards
 from heartgrpo.answer_format import EMPTY_EXPLANATION, EmptyAnswerPolicy, is_empty_answer
-from heartgrpo.asyncs import run_sync
+from heartgrpo.io.asyncs import run_sync
 from heartgrpo.eval.generate import load_answers
-from heartgrpo.eval.jsonl import EvalInputError, append_row, iter_last_by_id, read_rows, repair_tail
+from heartgrpo.eval.jsonl import EvalInputError, iter_last_by_id, read_eval_rows
+from heartgrpo.io.jsonl import append_row, repair_tail
 from heartgrpo.eval.records import example_tags, final_answer, record_id
 from heartgrpo.judge.guarded import GuardedJudge, guarded
 
@@ -87,7 +88,7 @@ async def _grade_one(
 def load_verdicts(path: str | Path) -> dict[str, dict[str, Any]]:
     """Latest verdict line per id; checks each criterion entry."""
     out: dict[str, dict[str, Any]] = {}
-    for rid, line_no, row in iter_last_by_id(read_rows(path), path):
+    for rid, line_no, row in iter_last_by_id(read_eval_rows(path), path):
         crits = row.get("criteria")
         if not isinstance(crits, list) or not crits:
             raise EvalInputError(f"{path}:{line_no}: id={rid}: field 'criteria' must be a non-empty list")

@@ -1,18 +1,19 @@
-"""Crash-safe JSONL files for answers and verdicts, over :mod:`heartgrpo.jsonl`.
+"""Crash-safe JSONL files for answers and verdicts, over :mod:`heartgrpo.io.jsonl`.
 
 Contract:
 
-* :func:`append_row` writes one JSON object plus a newline, flushes and fsyncs, so a crash
+* :func:`heartgrpo.io.jsonl.append_row` writes one JSON object plus a newline, flushes and fsyncs, so a crash
   loses at most the row being written.
-* :func:`read_rows` returns every complete row with its line number. A truncated *last* line
+* :func:`read_eval_rows` returns every complete row with its line number. A truncated *last* line
   (a crash mid-write) is dropped with a warning; a broken line anywhere else is an
   :class:`EvalInputError` that names the file and line.
-* :func:`repair_tail` removes such a truncated last line before appending again.
+* :func:`heartgrpo.io.jsonl.repair_tail` removes such a truncated last line before appending again.
 
 Example:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
-    >>> append_row(p, {"id": "x"}); [r for _, r in read_rows(p)]
+    >>> from heartgrpo.io.jsonl import append_row
+    >>> append_row(p, {"id": "x"}); [r for _, r in read_eval_rows(p)]
     [{'id': 'x'}]
 """
 
@@ -22,29 +23,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from heartgrpo import jsonl
-from heartgrpo.jsonl import DataError, append_row, repair_tail
+from heartgrpo.io import jsonl
+from heartgrpo.io.jsonl import DataError
 
-__all__ = ["EvalInputError", "append_row", "read_jsonl", "read_rows", "repair_tail"]
+__all__ = ["EvalInputError", "iter_last_by_id", "read_eval_rows"]
 
 
 class EvalInputError(DataError):
     """Bad evaluation input; the message names the file, line or id, and the field."""
 
 
-def read_rows(path: str | Path, missing_ok: bool = False) -> list[tuple[int, dict[str, Any]]]:
-    """``(line_number, row)`` for each JSON object in ``path`` (1-based line numbers)."""
+def read_eval_rows(path: str | Path, missing_ok: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """``(line_number, row)`` for each JSON object in ``path`` (1-based line numbers), as
+    :func:`heartgrpo.io.jsonl.read_rows` reads them, a bad line raised as :class:`EvalInputError`."""
     try:
         return jsonl.read_rows(path, missing_ok=missing_ok)
     except EvalInputError:
         raise
     except DataError as exc:
         raise EvalInputError(str(exc)) from None
-
-
-def read_jsonl(path: str | Path, missing_ok: bool = False) -> list[dict[str, Any]]:
-    """Rows of ``path`` without line numbers (see :func:`read_rows`)."""
-    return [row for _, row in read_rows(path, missing_ok=missing_ok)]
 
 
 def iter_last_by_id(rows: list[tuple[int, dict[str, Any]]], path: str | Path) -> Iterator[tuple[str, int, dict[str, Any]]]:

@@ -2,10 +2,10 @@
 
 Takes any judge (an OpenAI-compatible endpoint, the verifier, the lexical judge) and a graded
 file (``graded_eval.jsonl.gz`` format, joined with its conversations: see
-:mod:`heartgrpo.judge.verifier_data`), grades a seeded sample of ``n`` answers with it and
+:mod:`heartgrpo.judge.verifier.examples`), grades a seeded sample of ``n`` answers with it and
 reports, against the grader's verdicts: Cohen's kappa, accuracy, F1 of "met" overall and per
 polarity, the per-answer HealthBench score's Pearson / Spearman correlation and the difference
-in mean score (:mod:`heartgrpo.eval.agreement`). With a verdict cache on the judge
+in mean score (:mod:`heartgrpo.judge.agreement`). With a verdict cache on the judge
 (``OpenAIJudge(cache=...)``) a rerun sends no request.
 
     >>> result = validate_on_graded(LexicalJudge(), "graded_eval.jsonl.gz", n=50)   # doctest: +SKIP
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.asyncs import run_sync
-from heartgrpo.eval.agreement import full_agreement
-from heartgrpo.judge.verifier_data import Example, by_answer, load_graded
+from heartgrpo.io.asyncs import run_sync
+from heartgrpo.judge.agreement import full_agreement
+from heartgrpo.judge.verifier.examples import Example, by_answer, load_graded
 
 __all__ = ["sample_answers", "validate_markdown", "validate_on_graded"]
 

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.answer_format import extract_answer
-from heartgrpo.eval.jsonl import EvalInputError, read_rows
+from heartgrpo.eval.jsonl import EvalInputError, read_eval_rows
 
 __all__ = [
     "check_record",
+    "eval_prompts",
     "example_tags",
     "final_answer",
     "first_user_turn",
@@ -76,7 +77,7 @@ def check_record(record: Mapping[str, Any], where: str = "record") -> None:
 def load_records(path: str | Path) -> list[dict[str, Any]]:
     """Read and check a JSONL file of records; duplicate ids are an error."""
     records, seen = [], {}
-    for line_no, row in read_rows(path):
+    for line_no, row in read_eval_rows(path):
         where = f"{path}:{line_no}"
         check_record(row, where)
         rid = record_id(row)
@@ -109,6 +110,12 @@ def first_user_turn(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         if msg.get("role") == "user":
             return out
     raise EvalInputError("conversation has no user turn")
+
+
+def eval_prompts(path: str | Path, first_user_turn_only: bool) -> list[list[dict[str, Any]]]:
+    """The conversations evaluation sends to the model: each record's prompt, cut after its first
+    user turn when ``first_user_turn_only`` (the paper's protocol)."""
+    return [first_user_turn(r["prompt"]) if first_user_turn_only else list(r["prompt"]) for r in load_records(path)]
 
 
 def final_answer(text: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.eval.jsonl import EvalInputError
-from heartgrpo.eval.settings import EvalSettings
+from heartgrpo.config.eval import EvalSettings
 from heartgrpo.eval.summary import ANSWERS, SUMMARY, VERDICTS
 
 __all__ = ["evaluate", "report"]

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.asyncs import run_sync
-from heartgrpo.eval.jsonl import EvalInputError, read_rows
+from heartgrpo.io.asyncs import run_sync
+from heartgrpo.eval.jsonl import EvalInputError, read_eval_rows
+from heartgrpo.judge.agreement import f1_score
 
 __all__ = ["agreement", "load_meta_eval", "macro_f1", "physician_majority", "validate_judge"]
 
@@ -30,7 +31,7 @@ __all__ = ["agreement", "load_meta_eval", "macro_f1", "physician_majority", "val
 def load_meta_eval(path: str | Path) -> list[dict[str, Any]]:
     """Read and check meta-eval rows; errors name the file, line and field."""
     rows = []
-    for line_no, row in read_rows(path):
+    for line_no, row in read_eval_rows(path):
         where = f"{path}:{line_no}"
         if not isinstance(row.get("prompt"), list) or not row["prompt"]:
             raise EvalInputError(f"{where}: field 'prompt' must be a non-empty list of messages")
@@ -53,20 +54,13 @@ def physician_majority(labels: Sequence[bool]) -> bool | None:
     return None if yes == no else yes > no
 
 
-def _f1(pred: Sequence[bool], truth: Sequence[bool], positive: bool) -> float:
-    tp = sum(p == positive and t == positive for p, t in zip(pred, truth))
-    fp = sum(p == positive and t != positive for p, t in zip(pred, truth))
-    fn = sum(p != positive and t == positive for p, t in zip(pred, truth))
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
-
-
 def macro_f1(pred: Sequence[bool], truth: Sequence[bool]) -> float:
     """mean(F1(met), F1(unmet)) of predictions against ground truth."""
     if len(pred) != len(truth):
         raise ValueError(f"length mismatch: {len(pred)} predictions, {len(truth)} labels")
     if not pred:
         raise ValueError("no labelled rows to compare")
-    return (_f1(pred, truth, True) + _f1(pred, truth, False)) / 2
+    return ((f1_score(pred, truth, True) or 0.0) + (f1_score(pred, truth, False) or 0.0)) / 2
 
 
 def agreement(predicted: Sequence[bool | None], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

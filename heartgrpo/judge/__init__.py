@@ -18,8 +18,8 @@ from heartgrpo.judge.openai_judge import OpenAIJudge
 from heartgrpo.judge.pool import ProcessPoolJudge
 from heartgrpo.judge.parsing import ParseError, parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.types import Judge, JudgeStats, Verdict
-from heartgrpo.judge.distilled import DistilledJudge
-from heartgrpo.judge.verifier import Verifier, VerifierJudge
+from heartgrpo.judge.verifier.distilled import DistilledJudge
+from heartgrpo.judge.verifier.model import Verifier, VerifierJudge
 
 __all__ = [
     "DistilledJudge",

@@ -4,7 +4,7 @@ Key = sha256 of the canonical JSON of (judge model, prompt-template identity, co
 response, criterion) — see :func:`cache_key`. Only parsed results are stored: a failed verdict
 (``met=None``) is never written, so a later run asks again.
 
-Storage: :class:`heartgrpo.store.SqliteStore` (WAL, one connection per thread, a busy timeout,
+Storage: :class:`heartgrpo.io.store.SqliteStore` (WAL, one connection per thread, a busy timeout,
 each write its own committed transaction) with this module's ``verdicts`` table, unchanged, so
 cache files written by earlier versions are read as they are.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.judge.types import Verdict
-from heartgrpo.store import SqliteStore, json_digest
+from heartgrpo.io.store import SqliteStore, json_digest
 
 __all__ = ["VerdictCache", "cache_key", "json_digest"]
 

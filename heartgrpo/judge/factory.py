@@ -13,10 +13,12 @@ pool of them, offline approximate, recorded, the verifier, or the distilled veri
   checkpoint is saved) once that exceeds ``judge.max_down_seconds``.
 
     >>> from heartgrpo.judge import LexicalJudge
+    >>> from heartgrpo.judge.guarded import GuardedJudge
+    >>> from heartgrpo.judge.types import is_approximate
     >>> guarded = GuardedJudge(LexicalJudge())
     >>> guarded.down_for()
     0.0
-    >>> from heartgrpo.config import JudgeSettings
+    >>> from heartgrpo.config.judge import JudgeSettings
     >>> judge = build_judge(JudgeSettings(kind="approximate"))
     >>> type(judge).__name__, is_approximate(judge)
     ('LexicalJudge', True)
@@ -32,17 +34,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
-from heartgrpo.judge.types import describe_judge, is_approximate
-from heartgrpo.store import json_digest
+from heartgrpo.judge.types import describe_judge
 
 if TYPE_CHECKING:
-    from heartgrpo.config import JudgeSettings
+    from heartgrpo.config.judge import JudgeSettings
 
 log = logging.getLogger(__name__)
 
-# GuardedJudge, JudgeUnavailableError, is_approximate: importable from here (the old heartgrpo.train.judging)
-__all__ = ["GuardedJudge", "JudgeUnavailableError", "build_judge", "close_judge", "is_approximate", "judge_in_use", "judge_label", "offline_judge"]
+__all__ = ["build_judge", "close_judge", "judge_in_use", "judge_label", "offline_judge"]
 
 
 def build_judge(settings: JudgeSettings) -> Any:
@@ -58,22 +57,12 @@ def build_judge(settings: JudgeSettings) -> Any:
         verifier = _verifier_judge(settings)
         if settings.kind == "verifier" or not hasattr(verifier, "verifier"):
             return verifier
-        from heartgrpo.judge.distilled import DistilledJudge
+        from heartgrpo.judge.verifier.distilled import DistilledJudge
 
         return DistilledJudge(verifier, build_judge(settings.model_copy(update={"kind": "openai"})), settings.distilled_threshold)
-    options = dict(
-        model=settings.model,
-        base_url=settings.base_url,
-        api_key_env=settings.api_key_env,
-        mode=settings.mode,
-        max_concurrency=settings.max_concurrency,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        cache=settings.cache,
-        temperature=settings.temperature,
-        replica_retry_after=settings.replica_retry_after,
-        **_limit_share(settings),
-    )
+    # the transport from EndpointSettings by name (one path), the judge's own fields, the rate-limit share
+    options = {**settings.endpoint_kwargs(), "model": settings.model, "mode": settings.mode, "cache": settings.cache,
+               "temperature": settings.temperature, **_limit_share(settings)}
     if settings.workers > 1:
         return ProcessPoolJudge(settings.workers, **options)
     return OpenAIJudge(**options)
@@ -82,7 +71,7 @@ def build_judge(settings: JudgeSettings) -> Any:
 def _limit_share(settings: JudgeSettings) -> dict[str, float | None]:
     """The judge's rate limits for one judge object: the run's limits divided by the judges that
     send at once (``judge.workers`` per process, times the processes of an accelerate launch)."""
-    from heartgrpo.train.distributed import world_size
+    from heartgrpo.io.process import world_size
 
     share = settings.workers * world_size()
     return {name: None if value is None else value / share
@@ -109,8 +98,8 @@ def _verifier_judge(settings: JudgeSettings, train: bool = True) -> Any:
     False), or, with ``verifier_fallback: approximate`` and no way to get one, the lexical judge
     (reason logged)."""
     from heartgrpo.judge import LexicalJudge
-    from heartgrpo.judge.verifier import VerifierJudge
-    from heartgrpo.judge.verifier_run import MODEL_FILE, ensure_verifier
+    from heartgrpo.judge.verifier.model import VerifierJudge
+    from heartgrpo.judge.verifier.train import MODEL_FILE, ensure_verifier
 
     target = Path(settings.verifier)  # type: ignore[arg-type]
     if target.suffix == ".npz":

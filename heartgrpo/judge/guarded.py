@@ -13,7 +13,7 @@
   checkpoint is saved) once that exceeds ``judge.max_down_seconds``
   (:class:`JudgeUnavailableError`).
 
-    >>> from heartgrpo.asyncs import run_sync
+    >>> from heartgrpo.io.asyncs import run_sync
     >>> class Down:
     ...     async def grade(self, prompt, response, rubrics):
     ...         raise ConnectionError("refused")

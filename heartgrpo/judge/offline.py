@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.judge.types import Judge, JudgeDescription, JudgeStats, Verdict, as_messages
-from heartgrpo.jsonl import append_rows, iter_rows
-from heartgrpo.store import json_digest
+from heartgrpo.io.jsonl import append_rows, iter_rows
+from heartgrpo.io.store import json_digest
 
 __all__ = ["LexicalJudge", "RecordedJudge", "RecordingJudge", "record_key"]
 
@@ -147,7 +147,7 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-def _content_stems(text: str) -> set[str]:
+def content_stems(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
 
 
@@ -184,7 +184,7 @@ class LexicalJudge:
         )
 
     def _verdict(self, response_stems: set[str], criterion: str) -> Verdict:
-        wanted = _content_stems(criterion)
+        wanted = content_stems(criterion)
         if not wanted:
             return Verdict(False, "approximate lexical judge: the criterion has no content words")
         overlap = len(wanted & response_stems) / len(wanted)
@@ -192,7 +192,7 @@ class LexicalJudge:
         return Verdict(met, f"approximate lexical overlap {overlap:.2f} {'>=' if met else '<'} {self.threshold:g}")
 
     async def grade(self, prompt: Any, response: str, rubrics: Sequence[Any]) -> list[Verdict]:
-        stems = _content_stems(response)
+        stems = content_stems(response)
         out = [self._verdict(stems, _text(c)) for c in rubrics]
         self.stats.add(verdicts=len(out))
         await asyncio.sleep(0)

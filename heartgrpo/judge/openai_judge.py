@@ -8,7 +8,7 @@ Modes:
   "criteria_met"}]}``; ids that are missing or duplicated are re-asked singly.
 * :meth:`OpenAIJudge.rate`: one holistic 1..10 rating over all criteria (RaR-Implicit).
 
-Transport (:class:`heartgrpo.endpoint.Endpoint`): per-loop clients, ``max_concurrency``,
+Transport (:class:`heartgrpo.io.endpoint.Endpoint`): per-loop clients, ``max_concurrency``,
 retries of timeouts, connection errors, 408/409/429, 5xx and unparseable answers up to
 ``max_retries`` times with jittered backoff (``delay = min(backoff_max, backoff_base * 2**k) *
 uniform(0.5, 1)``), replicas (``base_url`` may be a list: least-busy routing, a failed replica
@@ -35,8 +35,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from heartgrpo.asyncs import gather_staggered
-from heartgrpo.endpoint import Endpoint, EndpointError
+from heartgrpo.io.asyncs import gather_staggered
+from heartgrpo.io.endpoint import Endpoint, EndpointError
 from heartgrpo.judge.cache import VerdictCache, cache_key
 from heartgrpo.judge.parsing import parse_batched, parse_rating, parse_verdict
 from heartgrpo.judge.prompts import render
@@ -105,15 +105,12 @@ class OpenAIJudge:
         cache: str | os.PathLike[str] | VerdictCache | None = None,
         temperature: float = 0.0,
         max_tokens: int = 1024,
-        structured_output: bool = True,
-        backoff_base: float = 0.5,
-        backoff_max: float = 20.0,
-        extra_body: dict | None = None,
         http_backend: str = "auto",
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        replica_retry_after: float = 30.0,
+        **endpoint_options: Any,
     ) -> None:
+        """``endpoint_options``: any other :class:`~heartgrpo.io.endpoint.Endpoint` keyword
+        (``structured_output``, ``extra_body``, ``backoff_base``/``backoff_max``,
+        ``requests_per_minute``/``tokens_per_minute``, ``replica_retry_after``, ...)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.model = model
@@ -127,9 +124,7 @@ class OpenAIJudge:
         # replicas, failover, rate limits, retries; never part of a cache key
         self.endpoint = Endpoint(
             model, base_url, api_key_env, max_concurrency=max_concurrency, timeout=timeout, max_retries=max_retries,
-            backoff_base=backoff_base, backoff_max=backoff_max, requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute, replica_retry_after=replica_retry_after,
-            structured_output=structured_output, extra_body=extra_body, http_backend=http_backend, count=lambda **n: self.stats.add(**n),
+            http_backend=http_backend, count=lambda **n: self.stats.add(**n), **endpoint_options,
         )
         self.endpoints = self.endpoint.pool
 

@@ -136,6 +136,13 @@ class JudgeStats:
     rating_failures: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, int]:
+        return self.snapshot()  # picklable (with the judge that holds it): the counts, a new lock
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def add(self, **counts: int) -> None:
         with self._lock:
             for name, n in counts.items():

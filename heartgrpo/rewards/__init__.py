@@ -34,8 +34,9 @@ from heartgrpo.rewards.strategies import (
     score_group,
 )
 from heartgrpo.rewards.trl import (
+    AsyncRubricReward,
     JudgeFailurePolicy,
-    extract_answer,
+    RubricReward,
     format_reward_func,
     make_reward_func,
     trl_supports_async_rewards,
@@ -45,7 +46,9 @@ __all__ = [
     "CATEGORY_WEIGHTS",
     "STRATEGIES",
     "VERDICT_STRATEGIES",
+    "AsyncRubricReward",
     "JudgeFailurePolicy",
+    "RubricReward",
     "NoPositivePolicy",
     "Strategy",
     "advantages",
@@ -54,7 +57,6 @@ __all__ = [
     "criterion_category",
     "criterion_weights",
     "diagnose_groups",
-    "extract_answer",
     "factor_cancellation",
     "format_reward_func",
     "likert",

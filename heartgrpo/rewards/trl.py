@@ -61,15 +61,18 @@ from heartgrpo.answer_format import (
     follows_format,
     is_empty_answer,
 )
-from heartgrpo.asyncs import gather_staggered, run_sync
+from heartgrpo.io.asyncs import gather_staggered, run_sync
 from heartgrpo.rewards.recent import RecentBatches, batch_key
-from heartgrpo.rewards.strategies import check_strategy, criterion_category, likert, score, score_group
+from heartgrpo.rewards.strategies import Strategy, check_strategy, criterion_category, likert, score, score_group
 
 __all__ = [
+    "AsyncRubricReward",
     "JudgeFailurePolicy",
-    "extract_answer",
+    "RubricReward",
     "format_reward_func",
+    "is_async_reward",
     "make_reward_func",
+    "parse_rubric_column",
     "trl_supports_async_rewards",
 ]
 
@@ -86,14 +89,36 @@ class _Unjudged:
     cached = False
 
 
+def is_async_reward(func: Any) -> bool:
+    """Whether calling ``func`` returns a coroutine: an ``async def`` function or an instance of a
+    reward class whose ``__call__`` is async (:class:`AsyncRubricReward`).
+
+    >>> async def f(prompts, completions, **kw): ...
+    >>> is_async_reward(f), is_async_reward(len)
+    (True, False)
+    """
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
 def trl_supports_async_rewards() -> bool:
-    """True when the installed TRL (>= 0.27) gathers ``async def`` reward functions."""
-    from heartgrpo.train.trl_compat import package_version
+    """True when the installed TRL awaits a reward function written as a class with an ``async``
+    ``__call__``: TRL >= 0.27 gathers ``async def`` functions, and its ``is_async_callable``
+    (trl/trainer/utils.py) recognises callable classes too. Read from TRL's source text, so
+    nothing of TRL is imported."""
+    import importlib.util
+    from pathlib import Path
 
-    return package_version("trl") >= (0, 27)
+    from heartgrpo.io.process import package_version
+
+    if package_version("trl") < (0, 27):
+        return False
+    spec = importlib.util.find_spec("trl")
+    utils = Path(spec.origin).parent / "trainer" / "utils.py" if spec and spec.origin else None
+    return utils is not None and utils.is_file() and "def is_async_callable" in utils.read_text(encoding="utf-8")
 
 
-def _rubric(value: Any, index: int) -> list[dict]:
+def parse_rubric_column(value: Any, index: int) -> list[dict]:
+    """Row ``index`` of the dataset column ``rubrics`` (a list or a JSON string) as canonical criteria dicts."""
     from heartgrpo.rubrics import parse_rubric
 
     if isinstance(value, str):
@@ -128,39 +153,60 @@ def _check_policy(name: str, value: str, allowed: Any) -> None:
         raise ValueError(f"{name} must be one of {list(get_args(allowed))}, got {value!r}")
 
 
-def make_reward_func(
-    judge: Any,
-    strategy: str = "complexity",
-    strip_think: bool = True,
-    strip_reasoning: bool = False,
-    use_async: bool | None = None,
-    num_generations: int | None = None,
-    name: str | None = None,
-    on_empty: EmptyAnswerPolicy = "unmet",
-    **strategy_options: Any,
-) -> Callable[..., Any]:
-    """A TRL reward function ``f(prompts, completions, **kwargs) -> list[float | None]``.
+class RubricReward:
+    """A TRL reward function over a rubric judge: ``reward(prompts, completions, **kwargs) ->
+    list[float | None]`` (see the module docstring). Built by :func:`make_reward_func`.
 
-    ``strategy``: a name in :data:`heartgrpo.rewards.STRATEGIES`; ``strategy_options`` go to the
-    strategy (e.g. ``normalize=True``, ``floor=0.5``). ``use_async``: None = auto-detect from the
-    installed TRL. ``on_empty``: the empty-answer policy. See the module docstring.
+    One body, :meth:`rewards` (async), serves both call forms: :class:`AsyncRubricReward` awaits
+    it from TRL's loop; this class runs it on a loop of its own (:func:`heartgrpo.io.asyncs.run_sync`)
+    and closes the judge's HTTP client with that loop. The strategy is resolved once, here.
+    Picklable when its judge is (the batch cache and pending metrics start empty in a copy).
     """
-    strat = check_strategy(strategy, strategy_options)  # fail now, not at the first training step
-    _check_policy("on_empty", on_empty, EmptyAnswerPolicy)
-    func_name = name or f"rubric_{strategy}"
-    pending: defaultdict[str, list[float]] = defaultdict(list)  # metrics when TRL passes no log_metric
-    recent = RecentBatches()  # the last batches' rewards, read by a linked format reward
 
-    async def _judge(prompt: Any, answer: str, rubric: list[dict]) -> Any:
-        if on_empty == "unmet" and is_empty_answer(answer):
-            return 1.0 if strat.rating else [_Unjudged() for _ in rubric]
-        return await (judge.rate(prompt, answer, rubric) if strat.rating else judge.grade(prompt, answer, rubric))
+    def __init__(self, judge: Any, strategy: str | Strategy = "complexity", *, strip_think: bool = True,
+                 strip_reasoning: bool = False, num_generations: int | None = None, name: str | None = None,
+                 on_empty: EmptyAnswerPolicy = "unmet", **strategy_options: Any) -> None:
+        self.strategy = check_strategy(strategy, strategy_options)  # fail now, not at the first training step
+        _check_policy("on_empty", on_empty, EmptyAnswerPolicy)
+        self.judge = judge
+        self.strategy_options = dict(strategy_options)
+        self.strip_think, self.strip_reasoning = strip_think, strip_reasoning
+        self.num_generations = num_generations
+        self.on_empty = on_empty
+        self.__name__ = self.__qualname__ = name or f"rubric_{self.strategy.name}"
+        self.__doc__ = f"TRL reward: rubric strategy {self.strategy.name!r} over {type(judge).__name__}."
+        self._fresh()
 
-    def _options(rubric: list[dict]) -> dict[str, Any]:
-        derived = strat.from_rubric(rubric) if strat.from_rubric is not None else {}
-        return {**derived, **strategy_options}
+    def _fresh(self) -> None:
+        #: metrics waiting for :class:`~heartgrpo.train.callbacks.RewardMetricsCallback` (TRL passes no ``log_metric``)
+        self.pending_metrics: defaultdict[str, list[float]] = defaultdict(list)
+        self.recent = RecentBatches()  # the last batches' rewards, read by a linked format reward
 
-    async def _rewards(prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict) -> list[float | None]:
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("pending_metrics")
+        state.pop("recent")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._fresh()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__name__!r}, judge={type(self.judge).__name__})"
+
+    async def _judge(self, prompt: Any, answer: str, rubric: list[dict]) -> Any:
+        rating = self.strategy.rating
+        if self.on_empty == "unmet" and is_empty_answer(answer):
+            return 1.0 if rating else [_Unjudged() for _ in rubric]
+        return await (self.judge.rate(prompt, answer, rubric) if rating else self.judge.grade(prompt, answer, rubric))
+
+    def _options(self, rubric: list[dict]) -> dict[str, Any]:
+        derived = self.strategy.from_rubric(rubric) if self.strategy.from_rubric is not None else {}
+        return {**derived, **self.strategy_options}
+
+    async def rewards(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        """Judge the batch and score it: one reward (or ``None``) per completion. Not cached."""
         if "rubrics" not in kwargs:
             raise KeyError("reward function needs the dataset column 'rubrics'")
         raw = kwargs["rubrics"]
@@ -168,68 +214,90 @@ def make_reward_func(
             raise ValueError(
                 f"{len(prompts)} prompts, {len(completions)} completions and {len(raw)} rubrics: one each per completion"
             )
-        rubrics = [_rubric(r, i) for i, r in enumerate(raw)]
-        answers = [extract_answer(c, strip_think, strip_reasoning) for c in completions]
-        results = await gather_staggered(_judge(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
+        strat, name = self.strategy, self.__name__
+        rubrics = [parse_rubric_column(r, i) for i, r in enumerate(raw)]
+        answers = [extract_answer(c, self.strip_think, self.strip_reasoning) for c in completions]
+        results = await gather_staggered(self._judge(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
         empty = sum(is_empty_answer(a) for a in answers) / len(answers) if answers else 0.0
+        emit = _emitter(kwargs, self.pending_metrics)
         if strat.rating:
             rewards = [likert(r) for r in results]
-            _log(_emitter(kwargs, pending), func_name, rewards, None, None, empty)
+            _log(emit, name, rewards, None, None, empty)
             return rewards
         met = [[v.met for v in row] for row in results]
         points = [[float(c["points"]) for c in r] for r in rubrics]
         rewards: list[float | None] = [None] * len(completions)
         if strat.group:
-            for group in _groups(prompts, rubrics, num_generations):
-                opts = _options(rubrics[group[0]])
-                scores = score_group(strategy, points[group[0]], [met[i] for i in group], **opts)
+            for group in _groups(prompts, rubrics, self.num_generations):
+                scores = score_group(strat, points[group[0]], [met[i] for i in group], **self._options(rubrics[group[0]]))
                 for i, s in zip(group, scores):
                     rewards[i] = s
         else:
-            rewards = [score(strategy, p, m, **_options(r)) for p, m, r in zip(points, met, rubrics)]
-        _log(_emitter(kwargs, pending), func_name, rewards, results, rubrics, empty)
+            rewards = [score(strat, p, m, **self._options(r)) for p, m, r in zip(points, met, rubrics)]
+        _log(emit, name, rewards, results, rubrics, empty)
         return rewards
 
-    def _shared(prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict, peer: bool) -> Any:
+    async def _shared(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict, peer: bool) -> list[float | None]:
         key = batch_key(prompts, completions, kwargs.get("rubrics"))
-        return recent.get(key, lambda: _rewards(prompts, completions, kwargs), peer=peer)
+        return await self.recent.get(key, lambda: self.rewards(prompts, completions, **kwargs), peer=peer)
 
+    def _sync(self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict, peer: bool) -> list[float | None]:
+        async def run() -> list[float | None]:
+            try:
+                return await self._shared(prompts, completions, kwargs, peer)
+            finally:
+                close = getattr(self.judge, "aclose", None)
+                if close is not None:  # the HTTP client belongs to this short-lived loop
+                    await close()
+
+        return run_sync(run)
+
+    #: whether calling it returns a coroutine (TRL gathers such reward functions on its loop)
+    is_async = False
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
+        return self._sync(prompts, completions, kwargs, peer=False)
+
+    def rewards_for(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> Any:
+        """The rewards of a batch this function has scored (or scores now), without judging it twice."""
+        return self._sync(prompts, completions, kwargs, peer=True)
+
+
+class AsyncRubricReward(RubricReward):
+    """:class:`RubricReward` whose call is ``async``, for a TRL that gathers async reward functions."""
+
+    is_async = True
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        return await self._shared(prompts, completions, kwargs, peer=False)
+
+    async def rewards_for(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[override]
+        return await self._shared(prompts, completions, kwargs, peer=True)
+
+
+def make_reward_func(
+    judge: Any,
+    strategy: str | Strategy = "complexity",
+    strip_think: bool = True,
+    strip_reasoning: bool = False,
+    use_async: bool | None = None,
+    num_generations: int | None = None,
+    name: str | None = None,
+    on_empty: EmptyAnswerPolicy = "unmet",
+    **strategy_options: Any,
+) -> RubricReward:
+    """A TRL reward function ``f(prompts, completions, **kwargs) -> list[float | None]``.
+
+    ``strategy``: a :class:`~heartgrpo.rewards.strategies.Strategy` or a name in
+    :data:`heartgrpo.rewards.STRATEGIES`; ``strategy_options`` go to the strategy (e.g.
+    ``normalize=True``, ``floor=0.5``). ``use_async``: None = auto-detect from the installed TRL
+    (:func:`trl_supports_async_rewards`). ``on_empty``: the empty-answer policy. See the module docstring.
+    """
     if use_async is None:
         use_async = trl_supports_async_rewards()
-
-    if use_async:
-
-        async def reward_func(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-            return await _shared(prompts, completions, kwargs, peer=False)
-
-        async def rewards_for(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-            return await _shared(prompts, completions, kwargs, peer=True)
-
-    else:
-
-        def _sync(prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict, peer: bool) -> list[float | None]:
-            async def run() -> list[float | None]:
-                try:
-                    return await _shared(prompts, completions, kwargs, peer)
-                finally:
-                    close = getattr(judge, "aclose", None)
-                    if close is not None:  # the HTTP client belongs to this short-lived loop
-                        await close()
-
-            return run_sync(run)
-
-        def reward_func(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[misc]
-            return _sync(prompts, completions, kwargs, peer=False)
-
-        def rewards_for(prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:  # type: ignore[misc]
-            return _sync(prompts, completions, kwargs, peer=True)
-
-    reward_func.__name__ = reward_func.__qualname__ = func_name
-    reward_func.pending_metrics = pending  # type: ignore[attr-defined]
-    #: the rewards of a batch this function has scored (or scores now), without judging it twice
-    reward_func.rewards_for = rewards_for  # type: ignore[attr-defined]
-    reward_func.__doc__ = f"TRL reward: rubric strategy {strategy!r} over {type(judge).__name__}."
-    return reward_func
+    cls = AsyncRubricReward if use_async else RubricReward
+    return cls(judge, strategy, strip_think=strip_think, strip_reasoning=strip_reasoning, num_generations=num_generations,
+               name=name, on_empty=on_empty, **strategy_options)
 
 
 def format_reward_func(
@@ -266,7 +334,7 @@ def format_reward_func(
         def reward(prompts: Sequence[Any] = (), completions: Sequence[Any] = (), **kwargs: Any) -> list[float | None]:
             return formatted(completions)  # type: ignore[return-value]
 
-    elif any(inspect.iscoroutinefunction(f) for f in linked):
+    elif any(is_async_reward(f) for f in linked):
 
         async def reward(prompts: Sequence[Any] = (), completions: Sequence[Any] = (), **kwargs: Any) -> list[float | None]:  # type: ignore[misc]
             got = []

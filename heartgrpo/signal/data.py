@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heartgrpo.jsonl import iter_rows
+from heartgrpo.io.jsonl import iter_rows
 from heartgrpo.rubrics import Criterion, parse_rar_rubric
 
 __all__ = ["SampledGroup", "load_rar_rubrics", "load_verdict_log"]

@@ -3,7 +3,7 @@
 GRPO learns only from differences between the rewards of the completions of one prompt. This
 module measures, for every strategy in :data:`heartgrpo.rewards.VERDICT_STRATEGIES`, how much
 of that difference a strategy keeps, on verdict matrices drawn from the model below or logged by
-real runs (:func:`load_verdict_log`).
+real runs (:func:`heartgrpo.signal.data.load_verdict_log`).
 
 Generative model of judge outcomes (one GRPO group of ``G`` completions of one prompt)::
 
@@ -44,7 +44,7 @@ Example:
     0.8165
 
 stdlib + numpy only; no torch. Loading of rubrics and logged verdicts lives in
-:mod:`heartgrpo.signal.data` (re-exported here).
+:mod:`heartgrpo.signal.data`.
 """
 
 from __future__ import annotations
@@ -57,19 +57,16 @@ import numpy as np
 
 from heartgrpo.rewards import VERDICT_STRATEGIES, advantages, diagnose_groups, score_group
 from heartgrpo.rubrics import Criterion, category_from_points, parse_rar_rubric
-from heartgrpo.signal.data import SampledGroup, load_rar_rubrics, load_verdict_log
+from heartgrpo.signal.data import SampledGroup
 
 __all__ = [
     "GROUP_SIZE",
     "OutcomeModel",
-    "SampledGroup",
     "draw_group",
     "draw_groups",
     "factor_effect",
     "group_advantages",
     "kendall_tau_b",
-    "load_rar_rubrics",
-    "load_verdict_log",
     "mean_ci",
     "rank_agreement",
     "signal_measures",

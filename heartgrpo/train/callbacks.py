@@ -28,8 +28,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from heartgrpo.jsonl import append_row, read_jsonl, write_jsonl
-from heartgrpo.train.distributed import gather_across_ranks, max_across_ranks
+from heartgrpo.io.jsonl import append_row, read_jsonl, write_jsonl
+from heartgrpo.io.process import gather_across_ranks, max_across_ranks
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.jsonl import read_jsonl
-from heartgrpo.train.distributed import is_main_process
+from heartgrpo.io.jsonl import read_jsonl
+from heartgrpo.io.process import is_main_process
 
 if TYPE_CHECKING:
-    from heartgrpo.config import RunConfig
+    from heartgrpo.config.run import RunConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SFTResult", "last_checkpoint", "load_jsonl", "run_sft", "sft_example"]
+__all__ = ["SFTResult", "build_sft_trainer", "last_checkpoint", "load_examples", "load_jsonl", "run_sft", "save", "sft_example", "train"]
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SFTResult:
 
 def load_jsonl(path: Path) -> list[dict]:
     """Rows of a JSONL file; a bad line raises ``DataError`` (a ``ValueError``) naming file and
-    line (:func:`heartgrpo.jsonl.read_jsonl`)."""
+    line (:func:`heartgrpo.io.jsonl.read_jsonl`)."""
     return read_jsonl(path)
 
 
@@ -95,6 +95,58 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     return max(ckpts, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+def load_examples(cfg: RunConfig, tokenizer: Any, rows: Sequence[dict] | None = None) -> tuple[list[dict], int]:
+    """Data: prompt-completion pairs from ``rows`` (default ``<output_dir>/data/sft.jsonl``),
+    those longer than ``sft.drop_longer_than * sft.max_length`` tokens dropped; (kept, n_dropped)."""
+    if rows is None:
+        rows = load_jsonl(cfg.data_dir / "sft.jsonl")
+    examples = [sft_example(r) for r in rows]
+    limit = int(cfg.sft.drop_longer_than * cfg.sft.max_length)
+    examples, dropped = filter_by_length(examples, tokenizer, limit)
+    if dropped:
+        log.info("SFT: dropped %d of %d examples longer than %d tokens", dropped, dropped + len(examples), limit)
+    if not examples:
+        raise ValueError(f"SFT: no example left after dropping those longer than {limit} tokens")
+    return examples, dropped
+
+
+def build_sft_trainer(cfg: RunConfig, loaded: Any, examples: Sequence[dict], callbacks: Sequence[Any] = ()) -> Any:
+    """Trainer: TRL's ``SFTTrainer`` on ``examples`` with the ``SFTConfig`` of the config
+    (:func:`heartgrpo.train.trl_config.build_sft_config`), resumable on CPU ranks."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from heartgrpo.io.process import CpuRankResumeMixin
+    from heartgrpo.train.trl_config import build_sft_config
+
+    args = build_sft_config(cfg, cfg.sft_dir, on_cuda=loaded.on_cuda)
+    return type("ResumableSFTTrainer", (CpuRankResumeMixin, SFTTrainer), {})(
+        model=loaded.model,
+        args=args,
+        train_dataset=Dataset.from_list(list(examples)),
+        processing_class=loaded.tokenizer,
+        callbacks=list(callbacks),
+    )
+
+
+def train(cfg: RunConfig, trainer: Any, resume: bool = False) -> tuple[Any, Path | None]:
+    """Train, from the newest checkpoint in ``<output_dir>/sft`` when ``resume``; returns TRL's
+    training output and the checkpoint resumed from."""
+    ckpt = last_checkpoint(cfg.sft_dir) if resume else None
+    return trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None), ckpt
+
+
+def save(cfg: RunConfig, trainer: Any, loaded: Any) -> Path:
+    """Save the LoRA adapter (and tokenizer) to ``<output_dir>/sft/adapter``, where GRPO picks it
+    up, and the log history beside it (main process)."""
+    adapter_dir = cfg.sft_dir / "adapter"
+    trainer.save_model(str(adapter_dir))  # every rank (ZeRO-3 / FSDP gather the weights); the main one writes
+    if is_main_process():
+        loaded.tokenizer.save_pretrained(str(adapter_dir))
+        (cfg.sft_dir / "log_history.json").write_text(json.dumps(list(trainer.state.log_history), indent=1))
+    return adapter_dir
+
+
 def run_sft(
     cfg: RunConfig,
     rows: Sequence[dict] | None = None,
@@ -102,47 +154,20 @@ def run_sft(
     resume: bool = False,
     callbacks: Sequence[Any] = (),
 ) -> SFTResult:
-    """Train the SFT warm start; ``rows`` default to ``<output_dir>/data/sft.jsonl``."""
-    from heartgrpo.train.backend import import_backend_first, load_for_training
+    """Train the SFT warm start; ``rows`` default to ``<output_dir>/data/sft.jsonl``.
+
+    The recipe, one public step each (notebook 02 calls them cell by cell): Unsloth first, the
+    model (:func:`heartgrpo.model.backend.load_for_training`, no vLLM engine: SFT never
+    generates), :func:`load_examples`, :func:`build_sft_trainer`, :func:`train`, :func:`save`."""
+    from heartgrpo.model.backend import import_backend_first, load_for_training
 
     import_backend_first(cfg.model.backend, vllm_standby=cfg.model.vllm_standby)  # Unsloth before torch/trl/transformers/peft
-
     t0 = time.perf_counter()
-    if rows is None:
-        rows = load_jsonl(cfg.data_dir / "sft.jsonl")
-    examples = [sft_example(r) for r in rows]
-    loaded = load_for_training(cfg, fast_inference=False)  # SFT never generates: no vLLM engine
-    limit = int(cfg.sft.drop_longer_than * cfg.sft.max_length)
-    examples, dropped = filter_by_length(examples, loaded.tokenizer, limit)
-    if dropped:
-        log.info("SFT: dropped %d of %d examples longer than %d tokens", dropped, dropped + len(examples), limit)
-    if not examples:
-        raise ValueError(f"SFT: no example left after dropping those longer than {limit} tokens")
-
-    from datasets import Dataset
-    from trl import SFTTrainer
-
-    from heartgrpo.train.trl_config import build_sft_config
-
-    out = cfg.sft_dir
-    args = build_sft_config(cfg, out, on_cuda=loaded.on_cuda)
-    from heartgrpo.train.distributed import CpuRankResumeMixin
-
-    trainer = type("ResumableSFTTrainer", (CpuRankResumeMixin, SFTTrainer), {})(
-        model=loaded.model,
-        args=args,
-        train_dataset=Dataset.from_list(examples),
-        processing_class=loaded.tokenizer,
-        callbacks=list(callbacks),
-    )
-    ckpt = last_checkpoint(out) if resume else None
-    output = trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    adapter_dir = out / "adapter"
-    trainer.save_model(str(adapter_dir))  # every rank (ZeRO-3 / FSDP gather the weights); the main one writes
-    history = list(trainer.state.log_history)
-    if is_main_process():
-        loaded.tokenizer.save_pretrained(str(adapter_dir))
-        (out / "log_history.json").write_text(json.dumps(history, indent=1))
+    loaded = load_for_training(cfg, fast_inference=False)
+    examples, dropped = load_examples(cfg, loaded.tokenizer, rows)
+    trainer = build_sft_trainer(cfg, loaded, examples, callbacks)
+    output, _ = train(cfg, trainer, resume)
+    adapter_dir = save(cfg, trainer, loaded)
     return SFTResult(
         adapter_dir=adapter_dir,
         steps=trainer.state.global_step,
@@ -150,5 +175,5 @@ def run_sft(
         seconds=time.perf_counter() - t0,
         n_examples=len(examples),
         n_dropped=dropped,
-        log_history=history,
+        log_history=list(trainer.state.log_history),
     )

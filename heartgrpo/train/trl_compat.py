@@ -7,7 +7,7 @@ Each difference is keyed on the installed TRL's version, found by reading the re
 behaviour                          from TRL   below it, heartgrpo ...
 ================================  =========  ==============================================
 ``max_prompt_length`` (default     < 0.28     sets it to the longest prompt of the data, so
-512, cuts prompts from the left)              nothing is cut (:func:`longest_prompt_tokens`)
+512, cuts prompts from the left)              nothing is cut (:func:`heartgrpo.model.tokenizer.longest_prompt_tokens`)
 ``async def`` reward functions     0.27       runs the grading in a loop of its own
 ``log_metric`` passed to rewards   1.0        logs the same metrics through a callback
 completions whose every reward     1.6        makes them neutral itself
@@ -35,10 +35,9 @@ the std TRL divides by still counts the neutral rows, a little smaller than TRL 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+from heartgrpo.io.process import package_version
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +45,8 @@ __all__ = [
     "TRL_DROPS_MAX_PROMPT_LENGTH",
     "TRL_EXCLUDES_UNSCORABLE",
     "TRL_PASSES_LOG_METRIC",
-    "longest_prompt_tokens",
     "neutral_unscorable_trainer_class",
     "neutralize_unscorable",
-    "package_version",
     "trl_excludes_unscorable",
     "trl_passes_log_metric",
 ]
@@ -60,20 +57,6 @@ TRL_EXCLUDES_UNSCORABLE = (1, 6)
 TRL_PASSES_LOG_METRIC = (1, 0)
 #: first TRL without ``GRPOConfig.max_prompt_length`` (nothing is truncated there)
 TRL_DROPS_MAX_PROMPT_LENGTH = (0, 28)
-
-
-def package_version(name: str = "trl") -> tuple[int, int]:
-    """(major, minor) of an installed distribution; (0, 0) when it is not installed.
-
-    >>> package_version("no-such-distribution-here")
-    (0, 0)
-    """
-    try:
-        parts = re.findall(r"\d+", version(name))[:2]
-    except PackageNotFoundError:
-        return (0, 0)
-    major, minor = (int(p) for p in (parts + ["0", "0"])[:2])
-    return (major, minor)
 
 
 def trl_excludes_unscorable(trl: tuple[int, int] | None = None) -> bool:
@@ -134,19 +117,3 @@ def neutral_unscorable_trainer_class(base: type) -> type:
 
     NeutralUnscorableGRPOTrainer.__name__ = f"NeutralUnscorable{base.__name__}"
     return NeutralUnscorableGRPOTrainer
-
-
-def longest_prompt_tokens(prompts: Sequence[Any], tokenizer: Any) -> int:
-    """Token count of the longest prompt, templated and tokenized as TRL's GRPOTrainer does
-    (chat template with the generation prompt, then no special tokens added).
-
-    Passed as ``max_prompt_length`` to a TRL that has one, it cuts nothing, and it bounds
-    vLLM's ``max_model_len`` (prompt + completion) by what the data needs.
-    """
-    from trl.data_utils import maybe_apply_chat_template
-
-    longest = 0
-    for prompt in prompts:
-        text = maybe_apply_chat_template({"prompt": prompt}, tokenizer)["prompt"]
-        longest = max(longest, len(tokenizer(text, add_special_tokens=False)["input_ids"]))
-    return longest

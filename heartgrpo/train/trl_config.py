@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from heartgrpo.config import GRPOSettings, RunConfig, SFTSettings, _TrainSettings
+    from heartgrpo.config.run import GRPOSettings, RunConfig, SFTSettings, _TrainSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NOT_SAME_NAMED", "build_grpo_config", "build_sft_config", "config_fields", "filter_kwargs", "precision_kwargs", "resolve_optim", "same_named"]
+__all__ = ["NOT_SAME_NAMED", "build_grpo_config", "build_sft_config", "config_fields", "differences_from_defaults", "filter_kwargs", "precision_kwargs", "resolve_optim", "same_named"]
 
 #: optimizers that need bitsandbytes (and so a CUDA GPU)
 _BNB_OPTIMS = {"adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit", "paged_lion_8bit"}
@@ -98,7 +98,7 @@ NOT_SAME_NAMED = frozenset({
 def same_named(section: Any, exclude: frozenset[str] = NOT_SAME_NAMED) -> dict[str, Any]:
     """The fields of a settings model that TRL takes under the same name, with their values.
 
-        >>> from heartgrpo.config import SFTSettings
+        >>> from heartgrpo.config.run import SFTSettings
         >>> sorted(same_named(SFTSettings()))[:3]
         ['adam_beta1', 'adam_beta2', 'completion_only_loss']
     """
@@ -128,10 +128,10 @@ def _common_kwargs(config_cls: type, cfg: RunConfig, section: _TrainSettings, ou
 
 def _cuda_flags(on_cuda: bool | None = None) -> tuple[bool, bool]:
     """(on CUDA, native bf16): bf16 only where the hardware has it, never through emulation
-    (``is_bf16_supported()`` says True on a T4; :func:`heartgrpo.train.backend.native_bf16`)."""
+    (``is_bf16_supported()`` says True on a T4; :func:`heartgrpo.model.backend.native_bf16`)."""
     import torch
 
-    from heartgrpo.train.backend import native_bf16
+    from heartgrpo.model.backend import native_bf16
 
     on_cuda = torch.cuda.is_available() if on_cuda is None else on_cuda
     return on_cuda, bool(on_cuda and native_bf16())
@@ -206,3 +206,32 @@ def build_grpo_config(
         max_prompt_length=max_prompt_length,
     )
     return config_cls(**filter_kwargs(config_cls, kwargs))
+
+
+def differences_from_defaults(config: Any) -> list[tuple[str, Any, Any]]:
+    """``(field, value, default)`` for every field of a TRL config object (``GRPOConfig``,
+    ``SFTConfig``, or Unsloth's subclasses) whose value differs from its dataclass default: what
+    this run sets on purpose. Fields derived at construction (``logging_dir``, ...) show too.
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class C:
+    ...     lr: float = 1e-5
+    ...     steps: int = 10
+    >>> differences_from_defaults(C(lr=5e-6))
+    [('lr', 5e-06, 1e-05)]
+    """
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        value = getattr(config, f.name, None)
+        if default is dataclasses.MISSING or value != default:
+            out.append((f.name, value, None if default is dataclasses.MISSING else default))
+    return out
