@@ -35,7 +35,7 @@ __all__ = [
     "fmt_ci",
     "md_table",
     "order_sections",
-    "quick_mode",
+    "quick_mode", "quiet_cpu_training",
     "replace_section",
     "section_text",
     "write_section",
@@ -97,6 +97,20 @@ def figures_dir() -> Path:
 def quick_mode(argv_flag: bool = False) -> bool:
     """True for ``--quick`` on the module's own command line or ``HEARTGRPO_BENCH_QUICK=1``."""
     return argv_flag or os.environ.get("HEARTGRPO_BENCH_QUICK") == "1"
+
+
+def quiet_cpu_training(threads: int) -> None:
+    """Set up a CPU training benchmark: library loggers at ERROR (transformers, datasets, httpx),
+    no tokenizer fork warnings, ``torch`` on ``threads`` threads."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("transformers", "datasets", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -23,12 +23,11 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ROOT, fmt_ci, md_table, quick_mode, write_section
+from benchmarks import ROOT, quiet_cpu_training, fmt_ci, md_table, quick_mode, write_section
 from benchmarks.strategy_race import HELD_OUT, held_out_callback, race_config, run_sft_for_seed
 from heartgrpo.eval.trend import paired_seed_test, steps_to_threshold, t_interval
 from heartgrpo.signal.phrase_task import ExactJudge, build_phrase_model, split_scenarios, task_rows
@@ -178,13 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-only", action="store_true", help="rewrite the doc section from the saved results.json")
     args = parser.parse_args(argv)
     quick = quick_mode(args.quick)
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("transformers", "datasets", "httpx"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    quiet_cpu_training(args.threads)
     t0 = time.perf_counter()
     if args.render_only:
         data = json.loads(((RUN_DIR.with_name("orbit_race-quick") if quick else RUN_DIR) / "results.json").read_text())

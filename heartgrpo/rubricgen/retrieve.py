@@ -35,7 +35,6 @@ For a target question, :meth:`RubricRetriever.retrieve`:
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
