@@ -5,16 +5,19 @@
 The task is :mod:`heartgrpo.consult.task` (24 case cards: symptom visible; aspirin allergy, blood
 thinner and living alone hidden; ask-phrases answered by the scripted patient through the fact
 gate; exact checkers). The policy is a tiny random Qwen3 over the task's phrase tokens, warmed up
-by a short SFT (:func:`heartgrpo.consult.task.sft_rows`: half the dialogues ask, half do not; the
-advice has the steps every case needs and a random pick of the fact-dependent phrases, so neither
-when to ask nor how to use an answer is taught; one SFT per seed, shared by both arms), then trained by TRL's GRPOTrainer with ``rollout_func`` + ``env_mask``
+by a short SFT (:func:`heartgrpo.consult.task.sft_rows`: the first turn asks half of the time;
+advice without asking has a random pick of the fact-dependent phrases, advice after the answer fits
+the told facts; so how to use an answer is taught, when to ask is not; one SFT per seed, shared by
+both arms), then trained by TRL's GRPOTrainer with ``rollout_func`` + ``env_mask``
 (:func:`heartgrpo.consult.train.run_consult_grpo`, ``configs/cpu-consult.yaml``):
 
 * **multi-turn**: up to 2 doctor turns (``consult.max_turns = 2``: one question turn, then the advice);
-* **single-turn baseline**: ``max_turns = 1``, the first turn is the advice: it cannot ask.
+* **single-turn baseline**: ``max_turns = 1``, the first turn is the advice: it cannot ask;
+* **multi-turn, cost 0.02**: as multi-turn with ``consult.turn_cost = 0.02`` per question (the
+  one-GPU config's cost): asking must pay for itself.
 
 Before and after GRPO, every card is played 4 times (temperature 1, fixed seed) and scored with
-the training reward (judge term + level-weighted coverage - 0.02 per question, exact checkers);
+the arm's training reward (judge term + level-weighted coverage - the arm's cost per question, exact checkers);
 the asking rate is the share of consultations whose first doctor turn is a question
 (ask-phrases; in the single-turn arm nobody answers it and it counts as the advice). Rises are after minus
 before per seed, with a 95% Student-t interval over seeds. All 24 cards are trained on and
@@ -40,7 +43,8 @@ from benchmarks import ROOT, fmt_ci, md_table, quick_mode, write_section
 RUN_DIR = ROOT / "runs" / "bench" / "consult"
 SAMPLES = 4
 EVAL_SEED = 1234
-ARMS = (("multi-turn", 2), ("single-turn", 1))
+#: (arm, consult.max_turns, consult.turn_cost or None for the config's)
+ARMS = (("multi-turn", 2, None), ("single-turn", 1, None), ("multi-turn, cost 0.02", 2, 0.02))
 log = logging.getLogger("benchmarks.consult")
 
 
@@ -48,12 +52,13 @@ log = logging.getLogger("benchmarks.consult")
 EXTRA: dict[str, Any] = {}
 
 
-def config(model: Path, out: Path, seed: int, max_turns: int, steps: int, sft_steps: int):
+def config(model: Path, out: Path, seed: int, max_turns: int, steps: int, sft_steps: int, turn_cost: float | None = None):
     from heartgrpo.config.run import load_config
 
     return load_config(ROOT / "configs" / "cpu-consult.yaml", overrides={
         "seed": seed, "output_dir": str(out), "model.name_or_path": str(model), "grpo.max_steps": steps,
-        "sft.max_steps": sft_steps, "consult.max_turns": max_turns, "logging.jsonl": False, **EXTRA})
+        "sft.max_steps": sft_steps, "consult.max_turns": max_turns, "logging.jsonl": False,
+        **({"consult.turn_cost": turn_cost} if turn_cost is not None else {}), **EXTRA})
 
 
 def evaluate(model: Any, tokenizer: Any, cfg: Any) -> dict[str, float]:
@@ -116,8 +121,8 @@ def run_seed(model: Path, run_dir: Path, seed: int, steps: int, sft_steps: int, 
     with open(base.sft_dir / "train.log", "w", encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
         adapter = run_sft(base, sft_rows(task_cards(), sft_steps * base.sft.per_device_train_batch_size, seed)).adapter_dir
     out = []
-    for arm, turns in ARMS:
-        cfg = config(model, run_dir / f"{arm}-s{seed}", seed, turns, steps, sft_steps)
+    for arm, turns, cost in ARMS:
+        cfg = config(model, run_dir / f"{arm.replace(', ', '-').replace(' ', '-')}-s{seed}", seed, turns, steps, sft_steps, cost)
         cb = eval_callback(tokenizer, cfg)
         cfg.grpo_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -126,7 +131,7 @@ def run_seed(model: Path, run_dir: Path, seed: int, steps: int, sft_steps: int, 
         rec = {"arm": arm, "seed": seed, "before": cb.before, "after": cb.after, "seconds": time.perf_counter() - t0,
                "train_reward": [float(h["reward"]) for h in result.log_history if "reward" in h],
                "train_asking": [float(h["consult/asking_rate"]) for h in result.log_history if "consult/asking_rate" in h]}
-        print(f"{arm:11s} seed {seed}: reward {cb.before['reward']:.3f} -> {cb.after['reward']:.3f}, asking "
+        print(f"{arm:21s} seed {seed}: reward {cb.before['reward']:.3f} -> {cb.after['reward']:.3f}, asking "
               f"{cb.before['asking_rate']:.2f} -> {cb.after['asking_rate']:.2f}, {rec['seconds']:.0f} s", flush=True)
         out.append(rec)
     return out
@@ -136,7 +141,7 @@ def summarize(runs: list[dict]) -> dict[str, dict[str, tuple[float, float, float
     from heartgrpo.eval.trend import t_interval
 
     out: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for arm, _ in ARMS:
+    for arm, *_ in ARMS:
         rs = [r for r in runs if r["arm"] == arm]
         if not rs:
             continue
@@ -145,7 +150,7 @@ def summarize(runs: list[dict]) -> dict[str, dict[str, tuple[float, float, float
             out[arm][f"{key}_before"] = t_interval([r["before"][key] for r in rs])
             out[arm][f"{key}_after"] = t_interval([r["after"][key] for r in rs])
             out[arm][f"{key}_rise"] = t_interval([r["after"][key] - r["before"][key] for r in rs])
-    if len(out) == 2:
+    if "multi-turn" in out and "single-turn" in out:
         by_seed = {(r["arm"], r["seed"]): r for r in runs}
         seeds = sorted({r["seed"] for r in runs})
         out["gap"] = {"reward_after": t_interval([by_seed["multi-turn", s]["after"]["reward"] - by_seed["single-turn", s]["after"]["reward"]
@@ -155,7 +160,7 @@ def summarize(runs: list[dict]) -> dict[str, dict[str, tuple[float, float, float
 
 def render(summary: dict, meta: dict) -> str:
     rows = []
-    for arm, _ in ARMS:
+    for arm, *_ in ARMS:
         s = summary.get(arm)
         if s:
             rows.append([arm, fmt_ci(*s["reward_before"]), fmt_ci(*s["reward_after"]), fmt_ci(*s["reward_rise"]),
@@ -164,13 +169,14 @@ def render(summary: dict, meta: dict) -> str:
     parts = [
         "## Consultations: multi-turn GRPO learns to ask (exact CPU task)",
         f"`{meta['command']}` on {os.cpu_count()} CPU cores shared with other work: {meta['n_seeds']} seeds, "
-        f"{meta['steps']} GRPO steps per arm ({meta['group']} per step, lr {meta['lr']}) after {meta['sft_steps']} SFT steps (format and fact-independent steps; fact-dependent phrases at random), "
+        f"{meta['steps']} GRPO steps per arm ({meta['group']} per step, lr {meta['lr']}) after {meta['sft_steps']} SFT steps (the first turn asks half of the time; advice after an answer fits the facts, advice "
+        "without asking picks the fact-dependent phrases at random: how to use an answer is taught, when to ask is not), "
         f"{meta['seconds']:.0f} s in all{meta['note']}.",
         "Task: `heartgrpo.consult.task` (24 cards; the symptom is shown, the aspirin allergy, blood thinner and "
         "living alone are hidden and told by the scripted patient only when asked). TRL `GRPOTrainer` with "
         "`rollout_func` + `env_mask` (patient tokens masked), `configs/cpu-consult.yaml`. Reward = judge term "
-        f"(HealthBench formula, exact checkers) + level-weighted checklist coverage - {meta['turn_cost']} per question (at most 2.0; "
-        "with a cost of 0.02 the multi-turn policy stopped asking within 20 steps in a one-seed trial). "
+        f"(HealthBench formula, exact checkers) + level-weighted checklist coverage - the arm's cost per question "
+        f"({meta['turn_cost']} in the config, 0.02 in the third arm; at most 2.0). "
         f"Before/after: every card played {SAMPLES} times at temperature 1 (fixed seed); mean [95% t-interval over seeds]; "
         "rise = after - before per seed. All cards are trained on: a learning check, not generalisation.",
         md_table(["arm", "reward before", "reward after", "reward rise", "asking before", "asking after", "asking rise"], rows),
@@ -182,15 +188,25 @@ def render(summary: dict, meta: dict) -> str:
                 for r in sorted(meta.get("runs", []), key=lambda r: (r["arm"], r["seed"]))]
     if per_seed:
         parts += ["Per seed:", md_table(["arm", "seed", "reward", "asking rate", "GRPO seconds"], per_seed)]
-    multi = summary.get("multi-turn", {}).get("asking_rate_rise")
-    if multi:
-        verdict = "rises: its 95% interval is above 0" if multi[1] > 0 else (
-            "does not rise reliably: its 95% interval includes 0 (some seeds learn to ask, others stop asking)"
-            if multi[1] <= 0 <= multi[2] else "falls")
-        parts.append(f"The multi-turn asking rate {verdict}.")
+    for arm in ("multi-turn", "multi-turn, cost 0.02"):
+        for key, what in (("asking_rate_rise", "asking rate"), ("reward_rise", "reward")):
+            ci = summary.get(arm, {}).get(key)
+            if ci:
+                parts.append(f"{arm}: the {what} {verdict(ci)}.")
     parts.append("A tiny phrase-token model on an exact task: these figures show what multi-turn GRPO through the "
                  "rollout, mask and reward does on a toy problem; they say nothing about clinical quality. No LLM patient or GPU run is measured here.")
     return "\n\n".join(parts)
+
+
+def verdict(ci: tuple[float, float, float]) -> str:
+    """Plain words for a rise's (mean, low, high).
+
+    >>> verdict((0.4, 0.2, 0.6)), verdict((0.1, -0.1, 0.3))
+    ('rises: its 95% interval is above 0', 'does not rise reliably: its 95% interval includes 0')
+    """
+    if ci[1] > 0:
+        return "rises: its 95% interval is above 0"
+    return "does not rise reliably: its 95% interval includes 0" if ci[2] >= 0 else "falls: its 95% interval is below 0"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -208,10 +208,20 @@ def _warm_advice(symptom: str, rng: random.Random) -> str:
 
 
 def sft_rows(cards: Sequence[CaseCard], n: int, seed: int) -> list[dict]:
-    """``n`` SFT pairs, the warm start of both benchmark arms. Half open with an ask turn (the
-    three ask-phrases in random order), half with advice; after a question and the patient's answer comes advice. The advice is
-    :func:`_warm_advice`: fact-dependent phrases drawn at random, independent of the facts and of
-    whether anything was asked, so neither when to ask nor how to use an answer is taught."""
+    """``n`` SFT pairs, the warm start of both benchmark arms: how to use an answer, not when to ask.
+
+    A third open with an ask turn (the three ask-phrases in random order), a third with advice
+    straight away, so the first turn asks half of the time. Advice given without asking is
+    :func:`_warm_advice` (fact-dependent phrases drawn at random); advice after the patient's
+    answer is the one that fits the told facts (:func:`ideal_dialogue`). Whether to ask is left
+    to GRPO: asking pays only through the reward.
+
+    >>> rows = sft_rows(task_cards(), 30, seed=0)
+    >>> after = [r for r in rows if len(r["prompt"]) == 3]
+    >>> ids = ["-".join(["exact", r["prompt"][0]["content"], *r["prompt"][2]["content"].split()]) for r in after]
+    >>> len(after) > 5, all(r["completion"][0]["content"] == ideal_dialogue(i)[1] for r, i in zip(after, ids))
+    (True, True)
+    """
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
@@ -228,7 +238,7 @@ def sft_rows(cards: Sequence[CaseCard], n: int, seed: int) -> list[dict]:
             asked = rng.sample(ASK_PHRASES, 3)
             answer = " ".join(f.text for f in card.facts_for({SLOTS[s][0] for s, a in zip(SLOTS, ASK_PHRASES) if a in asked}))
             rows.append({"prompt": [opening, {"role": "assistant", "content": " ".join(asked)}, {"role": "user", "content": answer}],
-                         "completion": [{"role": "assistant", "content": _warm_advice(symptom, rng)}]})
+                         "completion": [{"role": "assistant", "content": ideal_dialogue(card.id)[1]}]})
     return rows
 
 

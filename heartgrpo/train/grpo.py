@@ -338,7 +338,7 @@ def run_grpo(
             funcs, weights = list(reward_funcs), list(reward_weights or [1.0] * len(reward_funcs))
         loaded = load_model(cfg, adapter)
         trainer = build_trainer(cfg, loaded, funcs, grpo_config(cfg, loaded, data, weights), data, guarded, callbacks,
-                                rollout_func)
+                                rollout_func=rollout_func)
         resumed_from = train(cfg, trainer, resume)
     adapter_dir = save(cfg, trainer, loaded)
     from heartgrpo.train.callbacks import StepLogCallback
