@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from t4_stack import consult_trl_missing
 
 import heartgrpo.config.consult as cc
 from heartgrpo.config.run import ConfigError, load_config
@@ -12,6 +13,7 @@ from heartgrpo.config.run import ConfigError, load_config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.skipif(consult_trl_missing() is not None, reason=str(consult_trl_missing()))
 @pytest.mark.parametrize("name", ["cpu-consult.yaml", "qwen3-4b-consult.yaml"])
 def test_consult_configs_load(name: str) -> None:
     cfg = load_config(ROOT / "configs" / name)
@@ -24,6 +26,13 @@ def test_consult_config_fails_at_load_on_trl_0_22(monkeypatch) -> None:
         load_config(ROOT / "configs" / "cpu-consult.yaml")
     # a config without the section is unaffected
     load_config(ROOT / "configs" / "cpu-demo.yaml")
+
+
+@pytest.mark.skipif(consult_trl_missing() is None, reason="this TRL runs consultations: the refusal is tested with a stand-in version above")
+@pytest.mark.parametrize("name", ["cpu-consult.yaml", "qwen3-4b-consult.yaml"])
+def test_consult_configs_fail_at_load_on_the_installed_old_trl(name: str) -> None:
+    with pytest.raises(ConfigError, match=r"needs TRL >= 1\.14.*run it on the workstation stack"):
+        load_config(ROOT / "configs" / name)
 
 
 def test_llm_patient_needs_an_endpoint() -> None:

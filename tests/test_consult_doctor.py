@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from t4_stack import consult_trl_missing
 from typer.testing import CliRunner
 
 from heartgrpo.cli.app import app
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(consult_trl_missing() is not None, reason=str(consult_trl_missing()))]
 
 
 def test_doctor_run_on_the_consult_config_checks_a_two_turn_episode(tiny_qwen3, tmp_path: Path) -> None:

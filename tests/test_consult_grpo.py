@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from t4_stack import consult_trl_missing
 
 from heartgrpo.config.run import config_from_dict
 from heartgrpo.consult.environment import make_rollout_func
@@ -17,7 +18,7 @@ from heartgrpo.io.endpoint import Endpoint
 from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder
 from heartgrpo.judge.openai_judge import OpenAIJudge
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(consult_trl_missing() is not None, reason=str(consult_trl_missing()))]
 PATIENT_SAYS = "aspirin_allergy no_blood_thinner"
 
 

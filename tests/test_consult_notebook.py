@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from t4_stack import consult_trl_missing
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "05_consultation_grpo.ipynb"
@@ -26,6 +27,7 @@ def test_narrative_before_every_cell_and_the_gpu_default() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(consult_trl_missing() is not None, reason=str(consult_trl_missing()))
 def test_notebook_runs_on_cpu(tmp_path: Path, monkeypatch) -> None:
     from nbclient import NotebookClient
 

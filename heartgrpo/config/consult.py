@@ -9,8 +9,8 @@ A config with this section needs TRL's ``rollout_func`` with ``env_mask`` (read 
 :data:`CONSULT_MIN_TRL`): on an older TRL (the Colab/Kaggle pin 0.22.2 has neither
 ``rollout_func`` nor ``environment_factory``) it fails at load, saying so.
 
-    >>> ConsultSettings(cases="exact", max_turns=2).patient
-    'scripted'
+    >>> ConsultSettings.model_fields["patient"].default, ConsultSettings.model_fields["max_turns"].default
+    ('scripted', 4)
 """
 
 from __future__ import annotations
@@ -81,11 +81,11 @@ class ConsultSettings(BaseModel):
 
     @model_validator(mode="after")
     def _usable(self) -> ConsultSettings:
-        require_consult_trl()
         if self.patient == "llm" and (self.patient_endpoint is None or not self.patient_endpoint.model):
             raise ValueError("consult.patient 'llm' needs consult.patient_endpoint with a model (and base_url)")
         if set(self.level_weights) != {1, 2}:
             raise ValueError(f"consult.level_weights needs levels 1 and 2, got {sorted(self.level_weights)}")
         if not self.judge_weight and not self.coverage_weight:
             raise ValueError("consult: judge_weight and coverage_weight are both 0: nothing would be rewarded")
+        require_consult_trl()  # last: a section that is wrong anyway says so on every stack
         return self
