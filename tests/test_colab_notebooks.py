@@ -127,7 +127,7 @@ def test_install_cell_first_run_then_imports_in_the_same_kernel(platform, tmp_pa
     fresh = subprocess.run([str(python), "-c", "import heartgrpo.config.run; print(heartgrpo.config.run.__file__)"],
                            cwd=content, capture_output=True, text=True, env={**os.environ, **_env(platform)})
     assert fresh.returncode == 0, fresh.stderr[-2000:]
-    assert Path(fresh.stdout.strip()).resolve() == (clone / "heartgrpo" / "config.py").resolve()
+    assert Path(fresh.stdout.strip()).resolve() == (clone / "heartgrpo" / "config" / "run.py").resolve()
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -150,4 +150,4 @@ def test_scratch_kernel_does_not_see_this_venvs_heartgrpo(tmp_path):
     probe = subprocess.run([str(python), "-c", "import heartgrpo; print(heartgrpo.__file__); import heartgrpo.config.run"],
                            cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
     assert probe.stdout.strip() == "None", (probe.stdout, probe.stderr[-500:])
-    assert probe.returncode == 1 and "No module named 'heartgrpo.config.run'" in probe.stderr
+    assert probe.returncode == 1 and "No module named 'heartgrpo.config'" in probe.stderr

@@ -61,7 +61,7 @@ def test_read_jsonl_skip_counts_every_bad_line(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"a": 1}\n[1, 2]\n{"a": \n\xff\xfe\n{"a": 5}\n')
     report = BadRowReport()
-    rows = list(iter_rows(path, "skip", report))
+    rows = list(iter_rows(path, on_bad_row="skip", report=report))
     assert [line for line, _ in rows] == [1, 5]
     assert len(report) == 3
     assert [r.where.rsplit(":", 1)[1] for r in report.rows] == ["2", "3", "4"]
@@ -71,7 +71,7 @@ def test_skip_without_report_is_refused(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text("{oops\n", encoding="utf-8")
     with pytest.raises(DataError, match="needs a report"):
-        list(iter_rows(path, "skip", None))
+        list(iter_rows(path, on_bad_row="skip", report=None))
 
 
 def test_write_then_read_roundtrip_unicode(tmp_path):

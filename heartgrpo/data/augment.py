@@ -51,30 +51,16 @@ def parse_reasoning(text: str) -> str:
 class ReasoningAugmenter:
     """Writes ``reasoning`` for canonical records through an OpenAI-compatible model, cached."""
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | list[str] | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        *,
-        cache: str | Path | SqliteCache | None = None,
-        temperature: float = 0.3,
-        max_tokens: int = 512,
-        max_concurrency: int = 8,
-        timeout: float = 120.0,
-        max_retries: int = 3,
-        overwrite: bool = False,
-        on_failure: Literal["error", "skip"] = "error",
-        client: Any = None,
-        **endpoint: Any,
-    ) -> None:
+    def __init__(self, model: str, base_url: str | list[str] | None = None, api_key_env: str = "OPENAI_API_KEY", *,
+                 cache: str | Path | SqliteCache | None = None, temperature: float = 0.3, max_tokens: int = 512,
+                 overwrite: bool = False, on_failure: Literal["error", "skip"] = "error", client: Any = None,
+                 **endpoint: Any) -> None:
+        """``endpoint``: :class:`~heartgrpo.io.endpoint.Endpoint` keywords (``timeout``: 120 s here, ``max_retries``, ...)."""
         self.overwrite = overwrite
         self.on_failure = on_failure
-        self.chat = ChatClient(
-            model, base_url, api_key_env, namespace="reasoning-trace", prompt_version=PROMPT_VERSION,
-            cache=cache, temperature=temperature, max_tokens=max_tokens, timeout=timeout,
-            max_retries=max_retries, max_concurrency=max_concurrency, client=client, **endpoint,
-        )
+        self.chat = ChatClient(model, base_url, api_key_env, namespace="reasoning-trace", prompt_version=PROMPT_VERSION,
+                               cache=cache, temperature=temperature, max_tokens=max_tokens, client=client,
+                               **{"timeout": 120.0, **endpoint})
         self.stats = {"written": 0, "kept": 0, "failed": 0}
 
     @staticmethod

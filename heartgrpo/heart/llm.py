@@ -75,26 +75,13 @@ def verify_keywords(text: str, keywords: Sequence[str]) -> list[str]:
 class LLMHeartClassifier:
     """Heart-topic labels from an LLM, verified against the text and cached."""
 
-    def __init__(
-        self,
-        model: str,
-        base_url: str | list[str] | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        *,
-        cache: str | Path | SqliteCache | None = None,
-        max_concurrency: int = 8,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        client: Any = None,
-        prompt_file: str | Path = PROMPT_FILE,
-        **endpoint: Any,
-    ) -> None:
+    def __init__(self, model: str, base_url: str | list[str] | None = None, api_key_env: str = "OPENAI_API_KEY", *,
+                 cache: str | Path | SqliteCache | None = None, client: Any = None, prompt_file: str | Path = PROMPT_FILE,
+                 **endpoint: Any) -> None:
+        """``endpoint``: :class:`~heartgrpo.io.endpoint.Endpoint` keywords (``timeout``, ``max_retries``, ...)."""
         self.system = system_prompt(prompt_file)
-        self.chat = ChatClient(
-            model, base_url, api_key_env, namespace="heart-llm", prompt_version=PROMPT_VERSION,
-            cache=cache, temperature=0.0, max_tokens=256, timeout=timeout, max_retries=max_retries,
-            max_concurrency=max_concurrency, client=client, **endpoint,
-        )
+        self.chat = ChatClient(model, base_url, api_key_env, namespace="heart-llm", prompt_version=PROMPT_VERSION,
+                               cache=cache, temperature=0.0, max_tokens=256, client=client, **endpoint)
 
     def _label(self, text: str, answer: dict[str, Any]) -> HeartLabel:
         evidence = verify_keywords(text, answer["keywords"])

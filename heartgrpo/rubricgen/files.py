@@ -102,7 +102,7 @@ def _recover(path: Path) -> list[dict[str, Any]]:
     """Rows of an output file written so far; a torn last line (interrupted write) is cut off."""
     jsonl.repair_tail(path)
     try:
-        return jsonl.iter_rows(path, missing_ok=True)
+        return jsonl.read_jsonl(path, missing_ok=True)
     except DataError as exc:
         raise DataError(f"{exc}; move the file away to start over") from None
 
