@@ -181,11 +181,21 @@ def set_up(cfg: RunConfig) -> None:
 
 def load_prompts(cfg: RunConfig, rows: Sequence[dict] | None = None) -> list[dict]:
     """Data: the GRPO rows (default ``<output_dir>/data/grpo.jsonl``) that ``grpo.prompt_ids`` and
-    ``grpo.max_prompts`` select."""
+    ``grpo.max_prompts`` select; too few of them to fill one step on this many processes is a
+    :class:`~heartgrpo.train.fill.ZeroStepError` (TRL would train zero steps without a word)."""
+    from heartgrpo.io.process import world_size
+    from heartgrpo.train.fill import check_grpo_fills_a_step
+
     if rows is None:
         rows = load_jsonl(grpo_source(cfg))  # data.filter's kept prompts, else grpo.jsonl
     data = select_prompts(grpo_rows(rows), cfg.grpo.prompt_ids)
-    return data[: cfg.grpo.max_prompts]  # None: every prompt
+    data = data[: cfg.grpo.max_prompts]  # None: every prompt
+    g = cfg.grpo
+    check_grpo_fills_a_step(n_prompts=len(data), num_generations=g.num_generations, per_device_train_batch_size=g.per_device_train_batch_size,
+                            gradient_accumulation_steps=g.gradient_accumulation_steps, world_size=world_size(), max_steps=g.max_steps,
+                            generation_batch_size=g.trl_extra.get("generation_batch_size"),
+                            steps_per_generation=g.trl_extra.get("steps_per_generation"))
+    return data
 
 
 def guard(judge: Any) -> GuardedJudge:
