@@ -25,9 +25,11 @@ from pydantic import Field, ValidationError, PrivateAttr, field_validator, model
 
 from heartgrpo.answer_format import FormatStyle
 from heartgrpo.config.judge import HardwareSettings, JudgeSettings, LoggingSettings, _Section
+from heartgrpo.config.consult import ConsultSettings
 from heartgrpo.config.data import DataSettings, RubricGenSettings
 from heartgrpo.config.eval import EvalSettings
 from heartgrpo.config.refine import RefineSettings
+from heartgrpo.config.orbit import OrbitSettings
 from heartgrpo.rewards.strategies import Strategy, check_strategy
 from heartgrpo.rewards.trl import JudgeFailurePolicy
 
@@ -265,9 +267,12 @@ class RunConfig(_Section):
     rubrics: RubricGenSettings | None = None
     #: `heartgrpo refine`: self-refined SFT data (None: give --model/--base-url on the command line)
     refine: RefineSettings | None = None
+    #: multi-turn consultation GRPO (heartgrpo.config.consult; None: single-turn)
+    consult: ConsultSettings | None = None
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    orbit: OrbitSettings = Field(default_factory=OrbitSettings)  # rubric curriculum, pass@k prefilter
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
