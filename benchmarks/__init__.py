@@ -35,7 +35,7 @@ __all__ = [
     "fmt_ci",
     "md_table",
     "order_sections",
-    "quick_mode",
+    "quick_mode", "quiet_cpu_training",
     "replace_section",
     "section_text",
     "write_section",
@@ -77,6 +77,9 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("reward_model", "Reward model: within-conversation ranking vs the GPT-4.1 grader (eval split)", timeout_s=1800),
     Benchmark("strategy_race", "Strategy race: six reward strategies in real GRPO on an exact rubric task",
               timeout_s=2400, default=False),
+    Benchmark("orbit_race", "ORBIT arms: pass@k prefilter and rubric curricula in the strategy race", timeout_s=2400, default=False),
+    Benchmark("consult", "Consultations: multi-turn GRPO learns to ask (exact CPU task)", timeout_s=1800, default=False),
+    Benchmark("refine", "Self-refined SFT data: wiring and cost against a scripted writer", timeout_s=600),
 )
 
 
@@ -96,6 +99,20 @@ def figures_dir() -> Path:
 def quick_mode(argv_flag: bool = False) -> bool:
     """True for ``--quick`` on the module's own command line or ``HEARTGRPO_BENCH_QUICK=1``."""
     return argv_flag or os.environ.get("HEARTGRPO_BENCH_QUICK") == "1"
+
+
+def quiet_cpu_training(threads: int) -> None:
+    """Set up a CPU training benchmark: library loggers at ERROR (transformers, datasets, httpx),
+    no tokenizer fork warnings, ``torch`` on ``threads`` threads."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("transformers", "datasets", "httpx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def _markers(name: str) -> tuple[str, str]:

@@ -24,7 +24,7 @@ import sys
 import time
 
 from benchmarks import ROOT, docs_dir, md_table, quick_mode, write_section
-from heartgrpo.judge.capacity import judge_seconds, replicas_needed, requests_per_step, sequential_judge_seconds
+from heartgrpo.judge.capacity import judge_seconds, requests_per_step, sequential_judge_seconds
 from heartgrpo.judge import OpenAIJudge
 from heartgrpo.io.loopback import LoopbackServer, Reply, grading_responder
 from heartgrpo.rewards import make_reward_func
@@ -120,7 +120,7 @@ def paper_rows(latency_s: float, replica_rps: float) -> list[list[str]]:
         ("as published: 1 GPU, one judge request after another", judge_seq, policy),
         ("1 GPU, colocated vLLM, remote judge answering all at once (an API)", latency_s, policy),
         (f"2 GPUs: policy + a local vllm serve judge of R = {replica_rps:g} req/s", max(latency_s, q / replica_rps), policy),
-        (f"N GPUs: 2 accelerate ranks (policy time / 2 at best) + trl vllm-serve + 2 judge replicas", max(latency_s, q / (2 * replica_rps)), policy / 2),
+        ("N GPUs: 2 accelerate ranks (policy time / 2 at best) + trl vllm-serve + 2 judge replicas", max(latency_s, q / (2 * replica_rps)), policy / 2),
     ]
     return [[name, f"{latency_s:g}", f"{p:.1f}", f"{j:.1f}", f"{p + j:.1f}", f"{1000 * (p + j) / 3600:.1f}"] for name, j, p in layouts]
 

@@ -23,14 +23,13 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import ROOT, figures_dir, quick_mode, write_section
+from benchmarks import ROOT, quiet_cpu_training, figures_dir, quick_mode, write_section
 from benchmarks.strategy_race_report import (  # noqa: F401  (re-exported: the race's statistics and report)
     HELD_OUT_SAMPLES,
     SCALES,
@@ -190,13 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --render-only: also read the results.json of these run directories (e.g. one per scale)")
     args = parser.parse_args(argv)
     quick = quick_mode(args.quick)
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("transformers", "datasets", "httpx"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-
-    torch.set_num_threads(args.threads)
+    quiet_cpu_training(args.threads)
     t0 = time.perf_counter()
     steps = args.steps or (4 if quick else 100)
     seeds = list(range(args.first_seed, args.first_seed + (args.seeds or (2 if quick else 5))))

@@ -29,6 +29,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOKS = ["01_data_prep.ipynb", "02_sft_warm_start.ipynb", "03_grpo_unsloth_vllm.ipynb", "04_evaluation.ipynb"]
+#: notebooks that need the workstation stack: their variants keep the cells and say so at the top
+WORKSTATION_ONLY = ["05_consultation_grpo.ipynb"]
+WORKSTATION_NOTICE = (
+    "**This notebook needs the workstation stack.** Multi-turn consultation GRPO uses TRL's "
+    "`GRPOTrainer(rollout_func=...)` with `env_mask` (TRL >= 1.14); the {platform} stack pins TRL 0.22.2, "
+    "which has neither `rollout_func` nor `environment_factory`, so the installation cell below stops with "
+    "that reason. Run it on a workstation (`conda env create -f environment.yml`) with "
+    "`configs/qwen3-4b-consult.yaml`, or on a CPU with `configs/cpu-consult.yaml`."
+)
 REPO_URL = "https://github.com/heartgrpo/heartgrpo"
 
 #: the T4 stack, one requirements file per install step, in order (see notebooks/t4-stack/*.txt).
@@ -229,6 +238,22 @@ def make_variant(nb: dict, platform: str, name: str) -> dict:
     return out
 
 
+def workstation_only_variant(nb: dict, platform: str, name: str) -> dict:
+    """The ``platform`` copy of a workstation-only notebook: its badge and a notice that it needs
+    the workstation stack, then the notebook's own cells (outputs cleared)."""
+    spec = PLATFORMS[platform]
+    out = copy.deepcopy(nb)
+    for cell in out["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    notice = {"cell_type": "markdown", "id": f"{platform}-workstation-only", "metadata": {"tags": ["workstation-only"]},
+              "source": WORKSTATION_NOTICE.format(platform=platform.capitalize())}
+    badge = {"cell_type": "markdown", "id": f"{platform}-badge", "metadata": {"tags": ["badge"]},
+             "source": spec["badge"].format(name=name)}
+    out["cells"][:0] = [badge, notice]
+    return out
+
+
 def render(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
@@ -240,6 +265,10 @@ def expected_variants(root: Path = HERE) -> dict[Path, str]:
         nb = json.loads((root / name).read_text(encoding="utf-8"))
         for platform in PLATFORMS:
             out[root / platform / name] = render(make_variant(nb, platform, name))
+    for name in WORKSTATION_ONLY:
+        nb = json.loads((root / name).read_text(encoding="utf-8"))
+        for platform in PLATFORMS:
+            out[root / platform / name] = render(workstation_only_variant(nb, platform, name))
     return out
 
 

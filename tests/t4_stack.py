@@ -34,3 +34,24 @@ def t4_stack_mismatch() -> str | None:
         if not req.specifier.contains(have, prereleases=True):
             return f"{req.name} {have} is installed, the T4 stack wants {req}"
     return None
+
+
+def consult_trl_missing() -> str | None:
+    """None when the installed TRL runs multi-turn consultations (``rollout_func`` with ``env_mask``);
+    else why not, as a skip reason (the Colab/Kaggle TRL 0.22 refuses a ``consult:`` config at load)."""
+    from heartgrpo.config.consult import CONSULT_MIN_TRL
+    from heartgrpo.io.process import package_version
+
+    have = package_version("trl")
+    if have < CONSULT_MIN_TRL:
+        return f"TRL {have[0]}.{have[1]} has no rollout_func/env_mask: a consult: config fails at load on this stack"
+    return None
+
+
+def loadable_configs(paths: list[Path]) -> list:
+    """``paths`` as pytest params; a ``*-consult.yaml`` skips where :func:`consult_trl_missing` says so."""
+    import pytest
+
+    reason = consult_trl_missing()
+    return [pytest.param(p, marks=pytest.mark.skip(reason=reason)) if reason and p.stem.endswith("-consult")
+            else p for p in paths]

@@ -4,7 +4,6 @@ with the hf backend on CPU (3 SFT + 3 GRPO steps on the tiny Qwen3, every check 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from t4_stack import t4_stack_mismatch

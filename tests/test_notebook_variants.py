@@ -61,7 +61,7 @@ def test_variants_are_not_stale():
 
 
 def test_stale_check_detects_an_edit(tmp_path):
-    for name in mv.NOTEBOOKS:
+    for name in mv.NOTEBOOKS + mv.WORKSTATION_ONLY:
         (tmp_path / name).write_text((ROOT / "notebooks" / name).read_text())
     for path, text in mv.expected_variants(tmp_path).items():
         path.parent.mkdir(parents=True, exist_ok=True)

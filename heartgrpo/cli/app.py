@@ -14,12 +14,16 @@ from pathlib import Path
 import typer
 
 from heartgrpo.cli.common import DEFAULT_CONFIG, ConfigOpt, SetOpt, VerboseOpt, _fmt, _load, _run, _setup, _summary  # noqa: F401
+from heartgrpo.cli.consult import cases_app, consult
 from heartgrpo.cli.data import prep, rubrics_app
+from heartgrpo.cli.orbit import filter_
+from heartgrpo.cli.refine import refine
 from heartgrpo.cli.reward_model import reward_model_app
 from heartgrpo.cli.verifier import judge_app, verifier_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GRPO with LLM-judged rubric rewards for heart-focused medical QA.")
 app.command()(prep)  # heartgrpo/cli/data.py, with the rubrics group
+app.command("filter")(filter_)  # heartgrpo/cli/orbit.py: the pass@k prefilter
 
 
 @app.command()
@@ -126,6 +130,9 @@ app.add_typer(verifier_app, name="verifier")
 app.add_typer(judge_app, name="judge")
 app.add_typer(reward_model_app, name="reward-model")
 app.add_typer(rubrics_app, name="rubrics")
+app.command()(refine)  # heartgrpo/cli/refine.py
+app.add_typer(cases_app, name="cases")
+app.command("consult")(consult)
 
 
 @app.command()

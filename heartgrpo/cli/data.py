@@ -52,6 +52,8 @@ def rubrics_generate(
     timeout: float = typer.Option(None, "--timeout", help="seconds per request"),
     max_retries: int = typer.Option(None, "--max-retries", help="re-asks within one attempt (errors, unparseable answers)"),
     limit: int = typer.Option(None, "--limit", help="only the first N questions"),
+    exemplars: str = typer.Option(None, "--exemplars", help="pool of real rubrics (JSONL of `rubrics pool`, or 'default'): show the most similar cases; implies --prompt orbit"),
+    prompt: str = typer.Option(None, "--prompt", help="rar (rubric_gen_v1, RaR weights) or orbit (rubric_gen_orbit_v1, HealthBench points)"),
     config: Path = typer.Option(None, "--config", "-c", help="run configuration whose rubrics: section gives the defaults"),
     set_: list[str] = SetOpt,
     verbose: bool = VerboseOpt,
@@ -79,7 +81,22 @@ def rubrics_generate(
             settings = RubricGenSettings(**values)
         except ValueError as err:
             raise ConfigError(f"rubrics generate: {err}") from None
-        r = generate_rubrics(input, out, settings, limit=limit)
+        from heartgrpo.rubricgen.generate import ORBIT_PROMPT_NAME, PROMPT_NAME
+
+        names = {"rar": PROMPT_NAME, "orbit": ORBIT_PROMPT_NAME}
+        if (prompt or ("orbit" if exemplars else "rar")) not in names:
+            raise ConfigError(f"--prompt must be rar or orbit, got {prompt!r}")
+        retriever = None
+        if exemplars:
+            from heartgrpo.data.rubric_pool import load_pool
+            from heartgrpo.rubricgen.retrieve import RubricRetriever
+
+            from heartgrpo.rubricgen.retrieve import pool_card
+
+            retriever = RubricRetriever(load_pool(exemplars))
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "exemplar_pool.md").write_text(pool_card(retriever.pool), encoding="utf-8")
+        r = generate_rubrics(input, out, settings, limit=limit, prompt=names[prompt or ("orbit" if exemplars else "rar")], retriever=retriever)
         s = r.summary
         _summary("rubrics generate", [
             ("questions (already done, skipped)", f"{r.n_questions} ({r.n_skipped_done})"),
@@ -90,6 +107,29 @@ def rubrics_generate(
             ("quality report", r.report["md"]), ("failed", ", ".join(r.failed_ids) or "none")])
         if r.n_failed:
             typer.secho(f"{r.n_failed} question(s) still failed the checks after their last attempt: see {r.out_dir / 'failed.jsonl'}", fg="yellow", err=True)
+
+    _run(go)
+
+
+@rubrics_app.command("pool")
+def rubrics_pool(
+    out: Path = typer.Option(..., "--out", "-o", help="pool JSONL to write, for `rubrics generate --exemplars`"),
+    rar: Path = typer.Option(None, "--rar", help="RaR-Medicine training rows (default: the bundled sample's train.jsonl)"),
+    healthbench: Path = typer.Option(Path("../shared/data/healthbench"), "--healthbench", help="folder of the HealthBench dev files (skipped where absent)"),
+) -> None:
+    """Write the pool of real rubrics (training and dev rows only, never an eval split) that exemplars come from."""
+
+    def go() -> None:
+        from collections import Counter
+
+        from heartgrpo.data.rubric_pool import build_pool, default_pool
+        from heartgrpo.rubricgen.retrieve import pool_card, write_pool
+
+        pool = build_pool(rar, healthbench) if rar else (default_pool() if healthbench == Path("../shared/data/healthbench") else build_pool(healthbench_dir=healthbench))
+        write_pool(pool, out)
+        out.with_suffix(".md").write_text(pool_card(pool), encoding="utf-8")
+        _summary("rubrics pool", [("cases", len(pool)), ("by source", ", ".join(f"{k} {v}" for k, v in Counter(c["source"] for c in pool).items())),
+                                  ("pool", out), ("pool card", out.with_suffix(".md"))])
 
     _run(go)
 

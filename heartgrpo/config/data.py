@@ -13,13 +13,16 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from heartgrpo.io.endpoint import EndpointSettings
 
-__all__ = ["DataSettings", "LLMSettings", "RubricGenSettings"]
+__all__ = ["KEPT_FILE", "DataSettings", "LLMSettings", "RubricGenSettings", "grpo_source"]
+
+#: the prompts `heartgrpo filter` keeps, in its output directory
+KEPT_FILE = "kept.jsonl"
 
 
 #: RaR-Medicine on the hub, tried in order, and its splits
@@ -88,6 +91,8 @@ class DataSettings(BaseModel):
     augment_reasoning: LLMSettings | None = Field(None, description="write missing reasoning traces with this model")
     generated_rubrics: Path | None = Field(
         None, description="records.jsonl of `heartgrpo rubrics generate`: replaces RaR-Medicine as the SFT/GRPO source")
+    filter: Path | None = Field(
+        None, description="kept.jsonl of `heartgrpo filter` (or its directory): GRPO trains on these prompts instead of grpo.jsonl")
     contamination_check: bool = True
     contamination_ngram: int = Field(8, ge=1)
     contamination_threshold: float = Field(0.5, gt=0.0, le=1.0)
@@ -109,3 +114,16 @@ class DataSettings(BaseModel):
         if self.heart_filter in ("llm", "lexicon+llm") and self.heart_llm is None:
             raise ValueError("heart_filter='llm' needs a heart_llm: {model, base_url, ...} section")
         return self
+
+
+def grpo_source(cfg: Any) -> Path:
+    """The GRPO prompts of a run: ``data.filter``'s ``kept.jsonl`` (a file, or the directory of
+    ``heartgrpo filter``) when set, else ``<output_dir>/data/grpo.jsonl``."""
+    chosen = getattr(cfg.data, "filter", None)
+    if chosen is None:
+        return cfg.data_dir / "grpo.jsonl"
+    path = Path(chosen)
+    path = path / KEPT_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"data.filter: {path} does not exist; run `heartgrpo filter --config ... --out {path.parent}` first")
+    return path

@@ -25,8 +25,11 @@ from pydantic import Field, ValidationError, PrivateAttr, field_validator, model
 
 from heartgrpo.answer_format import FormatStyle
 from heartgrpo.config.judge import HardwareSettings, JudgeSettings, LoggingSettings, _Section
+from heartgrpo.config.consult import ConsultSettings
 from heartgrpo.config.data import DataSettings, RubricGenSettings
 from heartgrpo.config.eval import EvalSettings
+from heartgrpo.config.refine import RefineSettings
+from heartgrpo.config.orbit import OrbitSettings
 from heartgrpo.rewards.strategies import Strategy, check_strategy
 from heartgrpo.rewards.trl import JudgeFailurePolicy
 
@@ -124,6 +127,9 @@ class SFTSettings(_TrainSettings):
     #: examples longer than this fraction of ``max_length`` are dropped (not truncated)
     drop_longer_than: float = Field(0.9, gt=0, le=1)
     completion_only_loss: bool = True
+    #: the SFT rows (JSONL); None: <output_dir>/data/sft.jsonl (`heartgrpo prep`), or e.g. the
+    #: self-refined set runs/refine/sft_refined.jsonl (`heartgrpo refine`)
+    data: Path | None = None
 
 
 class GRPOSettings(_TrainSettings):
@@ -259,9 +265,14 @@ class RunConfig(_Section):
     data: DataSettings = Field(default_factory=DataSettings)
     #: the endpoint of `heartgrpo rubrics generate` (None: give --model/--base-url on the command line)
     rubrics: RubricGenSettings | None = None
+    #: `heartgrpo refine`: self-refined SFT data (None: give --model/--base-url on the command line)
+    refine: RefineSettings | None = None
+    #: multi-turn consultation GRPO (heartgrpo.config.consult; None: single-turn)
+    consult: ConsultSettings | None = None
     eval: EvalSettings = Field(default_factory=EvalSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    orbit: OrbitSettings = Field(default_factory=OrbitSettings)  # rubric curriculum, pass@k prefilter
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

@@ -15,7 +15,9 @@ of each group of 6 gets ``None``. Checks, each ``ok`` with a ``detail``:
 - ``save_reload_identical``: the saved adapter, loaded again, gives the trained log-probs;
 - ``merged_export``: the merged 16-bit model loads, has no ``quantization_config`` and gives
   the adapter's log-probs;
-- ``eval_after_training``: evaluation generation runs in the same process after training.
+- ``eval_after_training``: evaluation generation runs in the same process after training;
+- ``consult_episode`` (configs with a ``consult:`` section): one two-turn consultation step
+  through ``rollout_func`` with the patient's tokens masked (:mod:`heartgrpo.doctor.consult`).
 
 Seconds and peak memory of each phase (GPU: torch's peak allocation and the device's used
 memory; CPU: the process's peak resident set) are reported with them.
@@ -324,6 +326,11 @@ def run_checks(cfg: RunConfig, work: Path, *, model: str | None = None) -> dict[
         answers = gen.generate([[{"role": "user", "content": q}] for q, _, _ in _PROBE[:2]])
     checks.append(_check("eval_after_training", len(answers) == 2 and all(isinstance(a, str) for a in answers),
                          f"{type(gen).__name__} on {gen.hardware}: {len(answers)} answers after training, in the same process"))
+    if cfg.consult is not None:  # a two-turn consultation through rollout_func on the same backend
+        from heartgrpo.doctor.consult import consult_check
+
+        with phases.phase("consult"):
+            checks.append(consult_check(run_cfg, work / "consult", judge))
     return {"model": described, "backend": run_cfg.model.backend, "sft_steps": sft.steps, "grpo_steps": grpo.steps,
             "checks": checks, "phases": phases.rows}
 

@@ -145,6 +145,30 @@ class _LoopState:
     semaphore: asyncio.Semaphore
     #: work shared between identical concurrent requests on this loop (the judge's in-flight verdicts)
     tasks: dict[str, asyncio.Future] = field(default_factory=dict)
+    #: the loop's hook that closes ``clients`` when the loop shuts down (kept alive here)
+    closer: Any = None
+
+
+async def _close_with_the_loop(clients: list[Any]) -> Any:
+    """An async generator held suspended on its loop: ``asyncio.run`` (and any runner calling
+    ``loop.shutdown_asyncgens()``) finalises it before closing the loop, which closes ``clients``.
+    Each ``asyncio.run(judge.grade(...))`` of a notebook thus closes the clients it made."""
+    try:
+        yield
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def _hook_to_loop(clients: list[Any]) -> Any:
+    """Start :func:`_close_with_the_loop` on the running loop (its first step runs synchronously
+    up to the ``yield``, which registers it with the loop's async-generator hooks)."""
+    closer = _close_with_the_loop(clients)
+    try:
+        closer.asend(None).send(None)
+    except StopIteration:
+        pass
+    return closer
 
 
 class Endpoint:
@@ -224,7 +248,8 @@ class Endpoint:
                 key = os.environ.get(self.api_key_env) or "EMPTY"
                 clients = [AsyncOpenAI(base_url=r.url, api_key=key, timeout=self.timeout, max_retries=0,
                                        http_client=self._http_client()) for r in self.pool.replicas]
-            state = self._loops[loop] = _LoopState(clients, asyncio.Semaphore(self.max_concurrency))
+            closer = None if self._client is not None else _hook_to_loop(clients)
+            state = self._loops[loop] = _LoopState(clients, asyncio.Semaphore(self.max_concurrency), closer=closer)
         return state
 
     def _http_client(self) -> Any:
@@ -244,11 +269,11 @@ class Endpoint:
         return DefaultAioHttpClient(timeout=self.timeout, limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
 
     async def aclose(self) -> None:
-        """Close the clients this endpoint made on the running loop."""
+        """Close the clients this endpoint made on the running loop (without it, they close
+        when the loop shuts down: ``asyncio.run`` and ``loop.shutdown_asyncgens()``)."""
         state = self._loops.pop(asyncio.get_running_loop(), None)
-        if state is not None and self._client is None:
-            for client in state.clients:
-                await client.close()
+        if state is not None and state.closer is not None:
+            await state.closer.aclose()
 
     # -- requests ---------------------------------------------------------------------------------
 

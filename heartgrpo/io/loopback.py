@@ -167,6 +167,8 @@ class LoopbackServer:
         asyncio.run_coroutine_threadsafe(_close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()  # its self-pipe sockets: an unclosed loop is a ResourceWarning
 
     def __enter__(self) -> LoopbackServer:
         return self.start()

@@ -58,6 +58,9 @@ class _Worker:
         child.close()
         self.send_lock = threading.Lock()
         self.snapshot: dict[str, int] = {}
+        #: set by the reader when the pipe ends: a killed process closes its pipe before the OS
+        #: reports it exited, and a call in that window must start a fresh worker, not send here
+        self.gone = threading.Event()
         try:
             ready = self.conn.recv()  # the worker has built its judge (or reports why not)
         except (EOFError, OSError):
@@ -71,7 +74,7 @@ class _Worker:
         self.reader.start()
 
     def alive(self) -> bool:
-        return self.process.is_alive() and self.reader.is_alive()
+        return not self.gone.is_set() and self.process.is_alive() and self.reader.is_alive()
 
 
 class ProcessPoolJudge:
@@ -112,12 +115,14 @@ class ProcessPoolJudge:
             self._worker(i)
         return self
 
-    def _worker(self, i: int) -> _Worker:
-        """Worker ``i``, started (again) when it is not running."""
+    def _worker(self, i: int, broken: _Worker | None = None) -> _Worker:
+        """Worker ``i``, started (again) when it is not running or is ``broken`` (unreachable)."""
         with self._start_lock:  # starting takes seconds: never under the lock the readers need
             if self._closed:
                 raise RuntimeError("this ProcessPoolJudge is closed")
             worker = self._workers[i]
+            if worker is not None and worker is broken:
+                worker.gone.set()
             if worker is None or not worker.alive():
                 if worker is not None and worker.process.is_alive():  # its reader is gone: replace it whole
                     worker.process.kill()
@@ -136,6 +141,7 @@ class ProcessPoolJudge:
             try:
                 message = worker.conn.recv()
             except (EOFError, OSError):
+                worker.gone.set()
                 break
             _, rid, result, snapshot = message
             worker.snapshot = snapshot
@@ -152,12 +158,24 @@ class ProcessPoolJudge:
             _deliver(loop, future, failed(f"judge worker {worker.process.name} exited (code {code})"))
 
     async def _call(self, kind: str, args: tuple, failed: Any) -> Any:
+        """Send the call to worker ``rid % workers``; a worker found unreachable at the send (it
+        died after the check) is replaced and the call sent once more (it was never sent, so it
+        cannot be graded twice); a second failure is the call's failed result."""
         rid = next(self._ids)
         index = rid % self.workers
+        loop = asyncio.get_running_loop()
         worker = self._workers[index]
         if worker is None or not worker.alive():
-            worker = await asyncio.get_running_loop().run_in_executor(None, self._worker, index)
-        loop = asyncio.get_running_loop()
+            worker = await loop.run_in_executor(None, self._worker, index)
+        future, error = self._send(worker, rid, kind, args, failed, loop)
+        if error is not None:
+            worker = await loop.run_in_executor(None, self._worker, index, worker)
+            future, error = self._send(worker, rid, kind, args, failed, loop)
+        return failed(f"judge worker {worker.process.name} unreachable: {error}") if error is not None else await future
+
+    def _send(self, worker: _Worker, rid: int, kind: str, args: tuple, failed: Any,
+              loop: asyncio.AbstractEventLoop) -> tuple[asyncio.Future, Exception | None]:
+        """Register the call and send it to ``worker``; the send's error (nothing was sent) or None."""
         future = loop.create_future()
         with self._lock:
             self._pending[rid] = (loop, future, worker, failed)
@@ -167,8 +185,8 @@ class ProcessPoolJudge:
         except (OSError, ValueError) as e:  # the worker went away between the check and the send
             with self._lock:
                 self._pending.pop(rid, None)
-            return failed(f"judge worker {worker.process.name} unreachable: {e}")
-        return await future
+            return future, e
+        return future, None
 
     # ---------------------------------------------------------------------------------------
     # Judge protocol

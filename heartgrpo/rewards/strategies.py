@@ -19,7 +19,8 @@ scores a holistic 1..10 judge rating instead of verdicts (``Strategy.rating``).
 
 A rubric with no positive points has no HealthBench denominator: the ``healthbench`` formula
 then follows :data:`NoPositivePolicy` (option ``no_positive``): ``"none"`` (the default) returns
-``None``, as simple-evals' HealthBench ``calculate_score`` does; ``"raise"`` raises a ValueError.
+``None``, as simple-evals' HealthBench ``calculate_score`` does; ``"raise"`` raises a ValueError; ``"signed"``
+divides by the negative points, in [-1, 0] (ORBIT's fallback for pitfall-only items: 0 when none is triggered).
 
 Example:
     >>> score("healthbench", [7, 5, 10, -6], [True, False, True, True])
@@ -59,7 +60,7 @@ __all__ = [
 
 Verdict = bool | None
 #: what the ``healthbench`` formula gives for a rubric without positive points (module docstring)
-NoPositivePolicy = Literal["none", "raise"]
+NoPositivePolicy = Literal["none", "raise", "signed"]
 
 #: RaR Eq. 1 categorical weights (RaR-Explicit).
 CATEGORY_WEIGHTS: dict[str, float] = {"essential": 1.0, "important": 0.7, "optional": 0.3, "pitfall": 0.9}
@@ -142,16 +143,16 @@ def _binary(points: Sequence[float], met: Sequence[bool]) -> float:
     return 1.0 if _all_clear(points, met) else 0.0
 
 
-def _healthbench(
-    points: Sequence[float],
-    met: Sequence[bool],
-    weights: Sequence[float] | None = None,
-    no_positive: NoPositivePolicy = "none",
-) -> float | None:
+def _healthbench(points: Sequence[float], met: Sequence[bool], weights: Sequence[float] | None = None,
+                 no_positive: NoPositivePolicy = "none") -> float | None:
     """healthbench = sum(p_j * met_j, negatives included) / sum(p_j for p_j > 0); not clipped.
 
     With ``weights`` w_j >= 0 the same formula uses sign(p_j) * w_j in place of p_j. Without
-    positive points: ``None`` (``no_positive="none"``, simple-evals) or a ValueError (``"raise"``).
+    positive points: ``None`` (``no_positive="none"``, simple-evals), a ValueError (``"raise"``) or
+    sum(p_j * met_j) / sum(|p_j| for p_j < 0) (``"signed"``):
+
+    >>> _healthbench([-3, -1], [True, False], no_positive="signed")
+    -0.75
     """
     signed = list(points) if weights is None else [math.copysign(w, p) for p, w in zip(points, weights)]
     denominator = sum(v for v in signed if v > 0)
@@ -160,8 +161,10 @@ def _healthbench(
     if denominator <= 0:
         if no_positive == "raise":
             raise ValueError(f"rubric with points {list(points)} has no positive points: its healthbench score is undefined")
-        if no_positive != "none":
-            raise ValueError(f"no_positive must be 'none' or 'raise', got {no_positive!r}")
+        if no_positive == "signed" and any(p < 0 for p in points):
+            return sum(p for p, m in zip(points, met) if m) / -sum(p for p in points if p < 0)
+        if no_positive not in ("none", "signed"):  # a pitfall-free rubric without points: None under "signed" too
+            raise ValueError(f"no_positive must be 'none', 'raise' or 'signed', got {no_positive!r}")
         return None
     return sum(v for v, m in zip(signed, met) if m) / denominator
 

@@ -72,6 +72,7 @@ __all__ = [
     "format_reward_func",
     "is_async_reward",
     "make_reward_func",
+    "parse_rubric_column",
     "trl_supports_async_rewards",
 ]
 
@@ -116,7 +117,8 @@ def trl_supports_async_rewards() -> bool:
     return utils is not None and utils.is_file() and "def is_async_callable" in utils.read_text(encoding="utf-8")
 
 
-def _rubric(value: Any, index: int) -> list[dict]:
+def parse_rubric_column(value: Any, index: int) -> list[dict]:
+    """Row ``index`` of the dataset column ``rubrics`` (a list or a JSON string) as canonical criteria dicts."""
     from heartgrpo.rubrics import parse_rubric
 
     if isinstance(value, str):
@@ -213,7 +215,7 @@ class RubricReward:
                 f"{len(prompts)} prompts, {len(completions)} completions and {len(raw)} rubrics: one each per completion"
             )
         strat, name = self.strategy, self.__name__
-        rubrics = [_rubric(r, i) for i, r in enumerate(raw)]
+        rubrics = [parse_rubric_column(r, i) for i, r in enumerate(raw)]
         answers = [extract_answer(c, self.strip_think, self.strip_reasoning) for c in completions]
         results = await gather_staggered(self._judge(p, a, r) for p, a, r in zip(prompts, answers, rubrics))
         empty = sum(is_empty_answer(a) for a in answers) / len(answers) if answers else 0.0

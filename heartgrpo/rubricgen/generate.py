@@ -16,6 +16,11 @@
    a rerun skips them (resumable), and the quality report covers every row of the file. At the
    end of a run the files are put back in input order (answers arrive in any order).
 
+With ``prompt="rubric_gen_orbit_v1"`` the ORBIT-style prompt asks for HealthBench-scale points
+(-10..10) and axes, and with a ``retriever`` (:class:`heartgrpo.rubricgen.retrieve.RubricRetriever`,
+CLI ``--exemplars POOL``) each request also shows rubrics of the most similar real cases
+(:func:`heartgrpo.rubricgen.retrieve.exemplar_block`); the target question is never among them.
+
 Example::
 
     settings = RubricGenSettings(model="Qwen/Qwen3-32B", base_url="http://localhost:8000/v1",
@@ -45,23 +50,29 @@ from heartgrpo.judge.prompts.render import fence, render_conversation
 from heartgrpo.io.retry import is_retryable
 from heartgrpo.rubrics import parse_rar_rubric
 
-__all__ = ["PROMPT_NAME", "GenerationResult", "RubricGenSettings", "RubricGenerator", "generate_rubrics", "prompt_identity"]
+__all__ = ["ORBIT_PROMPT_NAME", "PROMPT_NAME", "PROMPTS", "GenerationResult", "RubricGenSettings", "RubricGenerator", "generate_rubrics", "prompt_identity"]
 
 PROMPT_NAME = "rubric_gen_v1"
+ORBIT_PROMPT_NAME = "rubric_gen_orbit_v1"
+#: prompt name -> the weight scale its answers use (:data:`heartgrpo.rubricgen.parse.RubricScale`)
+PROMPTS = {PROMPT_NAME: "rar", ORBIT_PROMPT_NAME: "healthbench"}
 
 
 @lru_cache(maxsize=None)
-def _system_prompt() -> tuple[str, str]:
-    text = resources.files("heartgrpo.rubricgen").joinpath("prompts", f"{PROMPT_NAME}.txt").read_text(encoding="utf-8").strip() + "\n"
-    return text, f"{PROMPT_NAME}@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+def _system_prompt(name: str = PROMPT_NAME) -> tuple[str, str]:
+    if name not in PROMPTS:
+        raise ValueError(f"unknown rubric prompt {name!r}; known: {', '.join(PROMPTS)}")
+    text = resources.files("heartgrpo.rubricgen").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8").strip() + "\n"
+    return text, f"{name}@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def prompt_identity() -> str:
+def prompt_identity(name: str = PROMPT_NAME) -> str:
     """``rubric_gen_v1@<sha12 of the file>``: part of every cache key, so an edited prompt is never served stale answers."""
-    return _system_prompt()[1]
+    return _system_prompt(name)[1]
 
 
-def build_messages(q: Question, feedback: list[str] | None = None, attempt: int = 1) -> list[dict[str, str]]:
+def build_messages(q: Question, feedback: list[str] | None = None, attempt: int = 1, prompt: str = PROMPT_NAME,
+                   exemplars: str | None = None) -> list[dict[str, str]]:
     """System prompt + the fenced conversation, reference answer and any feedback on a previous try.
 
     The attempt number is part of the feedback, so two regenerations with the same problems are
@@ -73,11 +84,13 @@ def build_messages(q: Question, feedback: list[str] | None = None, attempt: int 
         parts += ["Reference answer (ground the Essential and Important items in it):", fence("REFERENCE", q.reference_answer)]
     else:
         parts.append("No reference answer is given: base the rubric on current clinical knowledge.")
+    if exemplars:
+        parts.append(exemplars)
     if feedback:
         parts.append(f"Attempt {attempt}. Your previous rubric for this conversation had these problems; "
                      "write a new rubric that fixes them:\n"
                      + "\n".join(f"- {p}" for p in feedback))
-    return [{"role": "system", "content": _system_prompt()[0]}, {"role": "user", "content": "\n\n".join(parts)}]
+    return [{"role": "system", "content": _system_prompt(prompt)[0]}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
 @dataclass
@@ -101,10 +114,16 @@ class Outcome:
 class RubricGenerator:
     """Writes and checks one rubric per question through an OpenAI-compatible endpoint."""
 
-    def __init__(self, settings: RubricGenSettings, *, cache: SqliteCache | None = None, client: Any = None) -> None:
+    def __init__(self, settings: RubricGenSettings, *, cache: SqliteCache | None = None, client: Any = None,
+                 prompt: str = PROMPT_NAME, retriever: Any = None) -> None:
+        from heartgrpo.rubricgen.retrieve import pool_fingerprint
+
         self.settings = settings
+        self.prompt = prompt
+        self.retriever = retriever
+        self.prompt_id = prompt_identity(prompt) + (f"+pool@{pool_fingerprint(retriever.pool)}" if retriever is not None else "")
         self.chat = ChatClient(
-            settings.model, **settings.endpoint_kwargs(), namespace="rubric-gen", prompt_version=prompt_identity(),
+            settings.model, **settings.endpoint_kwargs(), namespace="rubric-gen", prompt_version=self.prompt_id,
             cache=cache if cache is not None else settings.cache, temperature=settings.temperature,
             max_tokens=settings.max_tokens, client=client,
         )
@@ -114,12 +133,21 @@ class RubricGenerator:
 
         A non-retryable endpoint error (wrong key, model or URL) is raised: no later row could succeed.
         """
+        from heartgrpo.rubricgen.retrieve import exemplar_block
+
         feedback: list[str] | None = None
         out = Outcome(q, "failed", 0)
+        exemplars = None
+        if self.retriever is not None:
+            found = self.retriever.retrieve(user_text(q.prompt), target_id=q.id)
+            exemplars = exemplar_block(found)
+            out.history.append({"exemplar_cases": [c["id"] for c in found.cases]})
+        scale = PROMPTS[self.prompt]
         for attempt in range(1, self.settings.max_attempts + 1):
             out.attempts = attempt
             try:
-                items, notes = await self.chat.complete(build_messages(q, feedback, attempt), parse_rubric_answer)
+                items, notes = await self.chat.complete(build_messages(q, feedback, attempt, self.prompt, exemplars),
+                                                        lambda text: parse_rubric_answer(text, scale))
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -147,14 +175,19 @@ def rar_row(q: Question, items: list[dict[str, Any]], model: str) -> dict[str, A
             "question_source": f"generated:{model}", "split": q.split}
 
 
-def canonical_record(q: Question, items: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    """The canonical record (DESIGN.md §3) for ``q``; validated by :func:`make_record`."""
+def canonical_record(q: Question, items: list[dict[str, Any]], model: str, prompt_id: str | None = None) -> dict[str, Any]:
+    """The canonical record (DESIGN.md §3) for ``q``; validated by :func:`make_record`. An item's
+    ``axis`` (ORBIT prompt) becomes the tag ``axis:<name>``."""
     label = classify(user_text(q.prompt))
+    rubrics = [c.to_dict() for c in parse_rar_rubric(items, q.id)]
+    for c, item in zip(rubrics, items):
+        if item.get("axis"):
+            c["tags"] = [*c["tags"], f"axis:{item['axis']}"]
     return make_record({
         "id": q.id, "source": "generated", "prompt": q.prompt, "reference_answer": q.reference_answer,
-        "rubrics": [c.to_dict() for c in parse_rar_rubric(items, q.id)],
+        "rubrics": rubrics,
         "heart": label.heart, "heart_theme": label.theme, "heart_evidence": label.evidence, "split": q.split,
-        "rubric_generator": {"model": model, "prompt": prompt_identity()}, **q.extra,
+        "rubric_generator": {"model": model, "prompt": prompt_id or prompt_identity()}, **q.extra,
     })
 
 
@@ -192,7 +225,7 @@ async def _run(questions: list[Question], store: RubricStore, generator: RubricG
             if outcome.status == "accepted":
                 assert outcome.items is not None
                 store.add(rar_row(outcome.question, outcome.items, generator.settings.model),
-                          canonical_record(outcome.question, outcome.items, generator.settings.model), outcome.entry())
+                          canonical_record(outcome.question, outcome.items, generator.settings.model, generator.prompt_id), outcome.entry())
             else:
                 failed.append(outcome)
             bar.update(1)
@@ -207,8 +240,10 @@ async def _run(questions: list[Question], store: RubricStore, generator: RubricG
 
 
 def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path, settings: RubricGenSettings | None, *,
-                     limit: int | None = None, progress: bool = True, client: Any = None) -> GenerationResult:
-    """Generate, check and save rubrics for every question not already done in ``out_dir``.
+                     limit: int | None = None, progress: bool = True, client: Any = None, prompt: str = PROMPT_NAME,
+                     retriever: Any = None) -> GenerationResult:
+    """Generate, check and save rubrics for every question not already done in ``out_dir``;
+    ``prompt`` names the system prompt, ``retriever`` adds retrieved exemplars (module docstring).
 
     Returns counts and the report paths; failed rows are in ``failed.jsonl`` and the report.
     """
@@ -222,7 +257,7 @@ def generate_rubrics(questions: str | Path | list[Question], out_dir: str | Path
         qs = qs[:limit]
     store = RubricStore(out_dir)
     todo = [q for q in qs if q.id not in store.done]
-    generator = RubricGenerator(settings, client=client)
+    generator = RubricGenerator(settings, client=client, prompt=prompt, retriever=retriever)
     failed = run_sync(lambda: _run(todo, store, generator, progress))
     failed_rows = [{**o.entry(), "question": o.question.question, "last_rubric": o.items} for o in failed]
     store.write_failed(failed_rows)

@@ -13,7 +13,9 @@ What a model sends back is often not clean JSON. :func:`parse_rubric_answer` acc
 
 Weights follow RaR-Medicine's convention per category (:data:`heartgrpo.rubrics.RAR_CATEGORY_POINTS`): a weight out
 of its category's range is moved to the nearest allowed value and counted in
-``notes["weights_fixed"]``. Nothing usable raises ``ValueError`` (so
+``notes["weights_fixed"]``. With ``scale="healthbench"`` (the ORBIT-style prompt) items carry integer ``points`` on
+HealthBench's -10..10 scale instead, snapped into :data:`HEALTHBENCH_POINTS` of their category,
+and keep a HealthBench ``axis`` when they name one of :data:`AXES`. Nothing usable raises ``ValueError`` (so
 :class:`heartgrpo.io.chat.ChatClient` re-asks and never caches it).
 
 Example:
@@ -28,12 +30,23 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from heartgrpo.rubrics import CATEGORY_PREFIXES, RAR_CATEGORY_POINTS, STANDARD_PREFIX_RE
 
-__all__ = ["PREFIX_OF", "parse_rubric_answer", "normalise_item"]
+__all__ = ["AXES", "HEALTHBENCH_POINTS", "PREFIX_OF", "RubricScale", "parse_rubric_answer", "normalise_item"]
 
+#: HealthBench-scale points per category, (low, high), and the value used when none is given
+HEALTHBENCH_POINTS: dict[str, tuple[int, int, int]] = {
+    "essential": (7, 10, 8),
+    "important": (4, 6, 5),
+    "optional": (1, 3, 2),
+    "pitfall": (-10, -1, -5),
+}
+#: HealthBench's five rubric axes (tags ``axis:<name>``)
+AXES = ("accuracy", "completeness", "communication_quality", "context_awareness", "instruction_following")
+#: the weight convention of a parsed answer: RaR-Medicine's weights or HealthBench's points
+RubricScale = Literal["rar", "healthbench"]
 #: category -> description prefix, e.g. ``"pitfall" -> "Pitfall Criteria"``.
 PREFIX_OF: dict[str, str] = {cat: key.title() for key, cat in CATEGORY_PREFIXES.items()}
 
@@ -93,7 +106,16 @@ def _weight(value: Any) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def normalise_item(item: Any) -> tuple[dict[str, Any] | None, bool]:
+def _healthbench_points(category: str, weight: float | None) -> tuple[int, bool]:
+    low, high, default = HEALTHBENCH_POINTS[category]
+    if weight is None:
+        return default, True
+    value = -abs(weight) if category == "pitfall" else weight
+    snapped = int(min(high, max(low, round(value))))
+    return snapped, snapped != weight
+
+
+def normalise_item(item: Any, scale: RubricScale = "rar") -> tuple[dict[str, Any] | None, bool]:
     """One raw item -> ``({title, description, weight}, weight_was_fixed)``; ``None`` if unusable.
 
     The category comes from the description prefix, else a ``category`` field, else the sign
@@ -120,7 +142,17 @@ def normalise_item(item: Any) -> tuple[dict[str, Any] | None, bool]:
     if category is None:
         if weight is None:
             return None, False
-        category = "pitfall" if weight < 0 else "essential" if weight >= 5 else "important" if weight >= 3 else "optional"
+        cut = (7, 4) if scale == "healthbench" else (5, 3)
+        category = "pitfall" if weight < 0 else "essential" if weight >= cut[0] else "important" if weight >= cut[1] else "optional"
+    title = item.get("title")
+    title = " ".join(title.split()) if isinstance(title, str) and title.strip() else " ".join(text.rstrip(".").split()[:6])
+    if scale == "healthbench":
+        points, fixed = _healthbench_points(category, weight)
+        out = {"title": title, "description": f"{PREFIX_OF[category]}: {text}", "weight": points}
+        axis = str(item.get("axis", "")).strip().lower().removeprefix("axis:").replace(" ", "_")
+        if axis in AXES:
+            out["axis"] = axis
+        return out, fixed
     allowed = RAR_CATEGORY_POINTS[category]
     if weight is not None and weight in allowed:
         fixed_weight, fixed = int(weight), False
@@ -128,13 +160,12 @@ def normalise_item(item: Any) -> tuple[dict[str, Any] | None, bool]:
         fixed_weight, fixed = allowed[0], True
     else:
         fixed_weight, fixed = min(allowed, key=lambda w: (abs(abs(w) - abs(weight)), allowed.index(w))), True
-    title = item.get("title")
-    title = " ".join(title.split()) if isinstance(title, str) and title.strip() else " ".join(text.rstrip(".").split()[:6])
     return {"title": title, "description": f"{PREFIX_OF[category]}: {text}", "weight": fixed_weight}, fixed
 
 
-def parse_rubric_answer(text: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def parse_rubric_answer(text: str, scale: RubricScale = "rar") -> tuple[list[dict[str, Any]], dict[str, int]]:
     """A model's answer -> (RaR items, notes); raises ``ValueError`` when no item is usable.
+    ``scale``: RaR-Medicine weights (default) or HealthBench points (module docstring).
 
     ``notes``: ``duplicates_removed``, ``weights_fixed``, ``dropped`` (items without usable
     text or category), ``salvaged`` (1 when items were recovered from a partial answer).
@@ -160,7 +191,7 @@ def parse_rubric_answer(text: str) -> tuple[list[dict[str, Any]], dict[str, int]
     seen: set[str] = set()
     notes = {"duplicates_removed": 0, "weights_fixed": 0, "dropped": 0, "salvaged": salvaged}
     for raw in raw_items:
-        item, fixed = normalise_item(raw)
+        item, fixed = normalise_item(raw, scale)
         if item is None:
             notes["dropped"] += 1
             continue

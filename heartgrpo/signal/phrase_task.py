@@ -290,15 +290,15 @@ class ExactJudge:
         return 1.0 + 9.0 * ok / len(rubric)
 
 
-def phrase_tokenizer():
-    """A word-level ``PreTrainedTokenizerFast``: one token per phrase or prompt word, ChatML
-    special tokens, the role names, and ``[UNK]``."""
+def phrase_tokenizer(words: Sequence[str] | None = None):
+    """A word-level ``PreTrainedTokenizerFast``: one token per phrase or prompt word (``words``,
+    default this task's), ChatML special tokens, the role names, and ``[UNK]``."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     from heartgrpo.model.tiny import CHATML_TEMPLATE, SPECIAL_TOKENS
 
-    words = [*SPECIAL_TOKENS, "[UNK]", "system", "user", "assistant", *PROMPT_WORDS, *ANSWER_PHRASES]
+    words = [*SPECIAL_TOKENS, "[UNK]", "system", "user", "assistant", *(words or (*PROMPT_WORDS, *ANSWER_PHRASES))]
     vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -313,8 +313,8 @@ def phrase_tokenizer():
 
 
 def build_phrase_model(out_dir: str | Path, *, hidden_size: int = 64, num_layers: int = 2, seed: int = 0,
-                       head_std: float = 0.15) -> Path:
-    """Save a tiny random Qwen3 over :func:`phrase_tokenizer` in ``out_dir`` (reused when present).
+                       head_std: float = 0.15, tokenizer: Any = None) -> Path:
+    """Save a tiny random Qwen3 over ``tokenizer`` (default :func:`phrase_tokenizer`) in ``out_dir`` (reused when present).
 
     The output head is untied from the embeddings and drawn with std ``head_std``: with the
     usual 0.02 and a final RMS norm, logits of a hidden-64 model cannot leave a near-uniform
@@ -326,7 +326,7 @@ def build_phrase_model(out_dir: str | Path, *, hidden_size: int = 64, num_layers
     if (out / "config.json").exists() and (out / "tokenizer.json").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = phrase_tokenizer()
+    tokenizer = tokenizer if tokenizer is not None else phrase_tokenizer()
     config = Qwen3Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, head_dim=hidden_size // 4,

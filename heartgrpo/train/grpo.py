@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from heartgrpo.io.process import is_main_process
+from heartgrpo.config.data import grpo_source
 from heartgrpo.judge.factory import judge_in_use
 from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
 from heartgrpo.rewards.trl import format_reward_func
@@ -93,6 +94,12 @@ def build_reward_funcs(cfg: RunConfig, judge: Any) -> tuple[list[Callable], list
             )
         )
         weights.append(spec.weight)
+    if cfg.orbit.curriculum is not None:  # the curriculum replaces the rubric strategies
+        from heartgrpo.train.curriculum import curriculum_from_settings
+
+        funcs, weights = [curriculum_from_settings(cfg.orbit.curriculum, judge, cfg)], [1.0]
+        if cfg.reward.format_reward.enabled and cfg.reward.format_reward.on_judge_failure == "exclude":
+            raise ValueError("orbit.curriculum with reward.format_reward needs format_reward.on_judge_failure: format_only")
     if cfg.reward.format_reward.enabled:
         fmt = cfg.reward.format_reward
         funcs.append(format_reward_func(fmt.style, rubric_funcs=list(funcs), on_judge_failure=fmt.on_judge_failure))
@@ -174,9 +181,21 @@ def set_up(cfg: RunConfig) -> None:
 
 def load_prompts(cfg: RunConfig, rows: Sequence[dict] | None = None) -> list[dict]:
     """Data: the GRPO rows (default ``<output_dir>/data/grpo.jsonl``) that ``grpo.prompt_ids`` and
-    ``grpo.max_prompts`` select."""
-    data = select_prompts(grpo_rows(load_jsonl(cfg.data_dir / "grpo.jsonl") if rows is None else rows), cfg.grpo.prompt_ids)
-    return data[: cfg.grpo.max_prompts]  # None: every prompt
+    ``grpo.max_prompts`` select; too few of them to fill one step on this many processes is a
+    :class:`~heartgrpo.train.fill.ZeroStepError` (TRL would train zero steps without a word)."""
+    from heartgrpo.io.process import world_size
+    from heartgrpo.train.fill import check_grpo_fills_a_step
+
+    if rows is None:
+        rows = load_jsonl(grpo_source(cfg))  # data.filter's kept prompts, else grpo.jsonl
+    data = select_prompts(grpo_rows(rows), cfg.grpo.prompt_ids)
+    data = data[: cfg.grpo.max_prompts]  # None: every prompt
+    g = cfg.grpo
+    check_grpo_fills_a_step(n_prompts=len(data), num_generations=g.num_generations, per_device_train_batch_size=g.per_device_train_batch_size,
+                            gradient_accumulation_steps=g.gradient_accumulation_steps, world_size=world_size(), max_steps=g.max_steps,
+                            generation_batch_size=g.trl_extra.get("generation_batch_size"),
+                            steps_per_generation=g.trl_extra.get("steps_per_generation"))
+    return data
 
 
 def guard(judge: Any) -> GuardedJudge:
@@ -215,16 +234,19 @@ def grpo_config(cfg: RunConfig, loaded: Any, data: Sequence[dict], weights: Sequ
 
 
 def build_trainer(cfg: RunConfig, loaded: Any, funcs: Sequence[Callable], args: Any, data: Sequence[dict],
-                  judge: GuardedJudge, callbacks: Sequence[Any] = ()) -> Any:
+                  judge: GuardedJudge, callbacks: Sequence[Any] = (), rollout_func: Callable | None = None) -> Any:
     """Trainer: TRL's ``GRPOTrainer`` with a resumable sampler, completions without any reward made
     neutral on an older TRL, the step log (per-step figures of ``judge``, the guarded judge the
-    reward functions share) and the judge-down stop."""
+    reward functions share) and the judge-down stop. ``rollout_func`` (TRL >= 1.0) replaces TRL's
+    generation (multi-turn consultations)."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
     from heartgrpo.train.callbacks import JudgeDownCallback, RewardMetricsCallback, StepLogCallback
+    from heartgrpo.train.curriculum import curriculum_callbacks
     from heartgrpo.train.trl_compat import neutral_unscorable_trainer_class, trl_passes_log_metric
 
+    callbacks = [*callbacks, *curriculum_callbacks(funcs)]  # a curriculum's state goes into each checkpoint
     step_log = StepLogCallback(cfg.grpo_dir, judge, jsonl=cfg.logging.jsonl, csv_file=cfg.logging.csv)
     down = JudgeDownCallback(judge, cfg.judge.max_down_seconds)
     trainer = neutral_unscorable_trainer_class(resumable_trainer_class(GRPOTrainer))(
@@ -234,6 +256,7 @@ def build_trainer(cfg: RunConfig, loaded: Any, funcs: Sequence[Callable], args: 
         train_dataset=Dataset.from_list(list(data)),
         processing_class=loaded.tokenizer,
         callbacks=[down, *callbacks],
+        **({"rollout_func": rollout_func} if rollout_func is not None else {}),
     )
     trainer.callback_handler.callbacks.insert(0, step_log)  # before TensorBoard/W&B: they see the judge keys
     if not trl_passes_log_metric():  # TRL < 1.0: the reward functions' metrics reach the log this way
@@ -305,12 +328,15 @@ def run_grpo(
     reward_weights: Sequence[float] | None = None,
     resume: bool = False,
     callbacks: Sequence[Any] = (),
+    rollout_func: Callable | None = None,
 ) -> GRPOResult:
     """Train GRPO: the recipe of the module docstring. ``rows`` default to
     ``<output_dir>/data/grpo.jsonl``; ``adapter`` to the SFT adapter when it exists; ``judge`` to
     :func:`~heartgrpo.judge.factory.build_judge` of the config (built here, closed at the end).
-    ``reward_funcs``/``reward_weights`` replace the configured rewards (tests, custom setups). This
-    is ``heartgrpo grpo`` and the :func:`heartgrpo.pipeline.stage_grpo` of the notebooks."""
+    ``reward_funcs``/``reward_weights`` replace the configured rewards (tests, custom setups);
+    ``rollout_func`` goes to TRL's ``GRPOTrainer`` as it is (multi-turn consultations,
+    :mod:`heartgrpo.consult.environment`). This is ``heartgrpo grpo`` and the
+    :func:`heartgrpo.pipeline.stage_grpo` of the notebooks."""
     set_up(cfg)
     t0 = time.perf_counter()
     data = load_prompts(cfg, rows)
@@ -321,7 +347,8 @@ def run_grpo(
         else:
             funcs, weights = list(reward_funcs), list(reward_weights or [1.0] * len(reward_funcs))
         loaded = load_model(cfg, adapter)
-        trainer = build_trainer(cfg, loaded, funcs, grpo_config(cfg, loaded, data, weights), data, guarded, callbacks)
+        trainer = build_trainer(cfg, loaded, funcs, grpo_config(cfg, loaded, data, weights), data, guarded, callbacks,
+                                rollout_func=rollout_func)
         resumed_from = train(cfg, trainer, resume)
     adapter_dir = save(cfg, trainer, loaded)
     from heartgrpo.train.callbacks import StepLogCallback

@@ -96,10 +96,11 @@ def last_checkpoint(output_dir: Path) -> Path | None:
 
 
 def load_examples(cfg: RunConfig, tokenizer: Any, rows: Sequence[dict] | None = None) -> tuple[list[dict], int]:
-    """Data: prompt-completion pairs from ``rows`` (default ``<output_dir>/data/sft.jsonl``),
-    those longer than ``sft.drop_longer_than * sft.max_length`` tokens dropped; (kept, n_dropped)."""
+    """Data: prompt-completion pairs from ``rows`` (default ``sft.data``, else
+    ``<output_dir>/data/sft.jsonl``), those longer than ``sft.drop_longer_than *
+    sft.max_length`` tokens dropped; (kept, n_dropped)."""
     if rows is None:
-        rows = load_jsonl(cfg.data_dir / "sft.jsonl")
+        rows = load_jsonl(cfg.sft.data or cfg.data_dir / "sft.jsonl")
     examples = [sft_example(r) for r in rows]
     limit = int(cfg.sft.drop_longer_than * cfg.sft.max_length)
     examples, dropped = filter_by_length(examples, tokenizer, limit)
@@ -154,7 +155,7 @@ def run_sft(
     resume: bool = False,
     callbacks: Sequence[Any] = (),
 ) -> SFTResult:
-    """Train the SFT warm start; ``rows`` default to ``<output_dir>/data/sft.jsonl``.
+    """Train the SFT warm start; ``rows`` default to ``sft.data``, else ``<output_dir>/data/sft.jsonl``.
 
     The recipe, one public step each (notebook 02 calls them cell by cell): Unsloth first, the
     model (:func:`heartgrpo.model.backend.load_for_training`, no vLLM engine: SFT never

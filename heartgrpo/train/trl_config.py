@@ -87,7 +87,7 @@ NOT_SAME_NAMED = frozenset({
     "trl_extra",  # applied last, as given
     "optim",  # resolve_optim: 8-bit optimizers need CUDA
     "warmup_ratio",  # _warmup_kwargs: warmup_steps below 1 on transformers >= 5
-    "enabled", "drop_longer_than",  # SFT: the stage switch and the data-prep length filter
+    "enabled", "drop_longer_than", "data",  # SFT: the stage switch, the data-prep length filter, the rows file
     "max_prompts", "prompt_ids",  # GRPO: data selection, done before the trainer
     "epsilon_high",  # None means epsilon (symmetric clipping), stated explicitly
     "vllm_mode", "vllm_server_host", "vllm_server_port", "vllm_server_timeout",  # only with use_vllm
