@@ -139,7 +139,7 @@ def test_a_killed_run_resumes_without_asking_twice(tmp_path: Path) -> None:
             time.sleep(0.01)
         assert proc.poll() is None, "the run ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.communicate()  # reaps it and closes its stderr pipe
         killed_at = len(server.requests)
         assert 25 <= killed_at < 12 * 4  # mid-run: a full run asks 4 times per query
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

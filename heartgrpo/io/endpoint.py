@@ -48,7 +48,7 @@ from heartgrpo.io.pool import EndpointPool, RateLimiter, Replica, replica_fault
 from heartgrpo.io.retry import backoff_delay, is_retryable
 
 __all__ = ["Endpoint", "EndpointError", "EndpointPool", "EndpointSettings", "RateLimiter", "Replica",
-           "describe_error", "replica_fault"]
+           "close_clients_on", "describe_error", "replica_fault"]
 
 T = TypeVar("T")
 HTTP_BACKENDS = ("auto", "aiohttp", "httpx")
@@ -171,6 +171,32 @@ def _hook_to_loop(clients: list[Any]) -> Any:
     return closer
 
 
+#: every endpoint alive, so :func:`close_clients_on` can reach the clients they made on one loop
+_ENDPOINTS: weakref.WeakSet[Endpoint] = weakref.WeakSet()
+
+
+def close_clients_on(loop: asyncio.AbstractEventLoop | None, timeout: float = 30.0) -> int:
+    """Close, on ``loop``, the clients every endpoint made there, and leave the loop running;
+    returns how many endpoints had clients on it.
+
+    For a loop that runs in another thread and that no ``asyncio.run`` will shut down: TRL's
+    ``GRPOTrainer`` gathers ``async def`` reward functions on a daemon-thread loop of its own
+    (``trainer.async_loop``) that it only stops at exit, so the judge's HTTP clients on it would
+    otherwise be left open. Called from this thread while ``loop`` runs; a later request on that
+    loop makes new clients. A loop that is None, closed or not running has nothing to close: 0.
+    """
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return 0
+
+    async def close_all() -> int:
+        here = [e for e in list(_ENDPOINTS) if loop in e._loops]
+        for endpoint in here:
+            await endpoint.aclose()
+        return len(here)
+
+    return asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout)
+
+
 class Endpoint:
     """Chat completions from one OpenAI-compatible endpoint or a pool of its replicas; see the module docstring.
 
@@ -224,6 +250,7 @@ class Endpoint:
         self._count = count or (lambda **_: None)
         self._sleep = sleep
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+        _ENDPOINTS.add(self)
 
     def __repr__(self) -> str:  # never shows the key
         return f"Endpoint(model={self.model!r}, base_url={self.base_url!r})"

@@ -19,7 +19,8 @@ Example:
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> append_row(p, {"id": "x"}); read_jsonl(p)
     [{'id': 'x'}]
-    >>> _ = p.open("a").write('{"id": "y", "tru')     # a crash mid-write
+    >>> with p.open("a") as f:                      # a crash mid-write
+    ...     _ = f.write('{"id": "y", "tru')
     >>> report = BadRowReport()
     >>> import warnings
     >>> with warnings.catch_warnings(record=True):

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from heartgrpo.io.endpoint import close_clients_on
 from heartgrpo.io.process import is_main_process
 from heartgrpo.config.data import grpo_source
 from heartgrpo.judge.factory import judge_in_use
@@ -270,7 +271,7 @@ def _callback(trainer: Any, kind: type) -> Any:
 
 def train(cfg: RunConfig, trainer: Any, resume: bool = False) -> Path | None:
     """Train, from the newest checkpoint when ``resume``; writes ``run_config.yaml`` and
-    ``log_history.json`` (main process). Raises :class:`~heartgrpo.judge.guarded.JudgeUnavailableError`
+    ``log_history.json`` (main process); closes the HTTP clients left on TRL's async reward loop. Raises :class:`~heartgrpo.judge.guarded.JudgeUnavailableError`
     when the judge stayed down past ``judge.max_down_seconds`` (a checkpoint is kept). Returns the
     checkpoint resumed from."""
     from heartgrpo.train.callbacks import JudgeDownCallback
@@ -282,7 +283,10 @@ def train(cfg: RunConfig, trainer: Any, resume: bool = False) -> Path | None:
     main = is_main_process()
     if main:
         cfg.dump(out / "run_config.yaml")
-    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    finally:  # the judge's clients on TRL's async reward loop, which TRL only stops at exit
+        close_clients_on(getattr(trainer, "async_loop", None))
     if main:
         (out / "log_history.json").write_text(json.dumps(list(trainer.state.log_history), indent=1))
     down = _callback(trainer, JudgeDownCallback)
