@@ -106,7 +106,7 @@ class StepLogCallback(TrainerCallback):
         ``judge/verdicts/rank<i>`` (``judge/ratings/rank<i>``).
 
         Which of ``judge/verdicts`` and ``judge/ratings`` is logged follows what the judge has made
-        since training began (:func:`judgement_kinds`), so a rating strategy logs no verdicts of 0."""
+        since it was built (:func:`judgement_kinds`), so a rating strategy logs no verdicts of 0."""
         now = self._snapshot()
         d = {k: now.get(k, 0) - self._last.get(k, 0) for k in now}
         self._last = now
