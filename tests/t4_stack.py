@@ -10,18 +10,19 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from heartgrpo.doctor.stack import STACK_DIR, read_requirements, which_stack
+
 ROOT = Path(__file__).resolve().parents[1]
-STACK_FILES = [ROOT / "notebooks" / "t4-stack" / n for n in ("common.txt", "no-deps.txt")]
+STACK_FILES = [STACK_DIR / n for n in ("common.txt", "no-deps.txt")]
 
 
 def t4_requirements() -> list[Requirement]:
-    out = []
-    for path in STACK_FILES:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                out.append(Requirement(line))
-    return out
+    return [Requirement(line) for path in STACK_FILES for line in read_requirements(path)]
+
+
+def on_t4_stack() -> bool:
+    """Whether the installed stack is the T4 one, as ``heartgrpo doctor`` decides it."""
+    return which_stack() == "t4"
 
 
 def t4_stack_mismatch() -> str | None:

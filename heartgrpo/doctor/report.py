@@ -4,7 +4,9 @@ The static report (always) holds:
 
 - the environment: Python, torch and its CUDA build, the NVIDIA driver, each GPU's name, compute
   capability, native bf16 (``including_emulation=False``) and free memory;
-- the installed versions against the pins of ``pyproject.toml`` (core and the ``gpu`` extra);
+- the installed versions against the pins of the installed stack (:mod:`heartgrpo.doctor.stack`):
+  ``pyproject.toml`` (core and the ``gpu`` extra) on the pinned stack, the lists of
+  ``notebooks/t4-stack/`` on the Colab/Kaggle T4 stack; the report names the stack and the source;
 - the packages this config needs (for example ``vllm-bnb-plugin`` for 4-bit + ``fast_inference``);
 - with ``grpo.vllm_mode: server``, whether the ``trl vllm-serve`` server answers its health check
   (:func:`heartgrpo.model.vllm_server.check_vllm_server`);
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from heartgrpo.config.run import RunConfig
+    from heartgrpo.doctor.stack import PinSource
 
 __all__ = ["EXIT_CODES", "environment", "needed_packages", "pinned_versions", "render_markdown", "run_doctor", "static_report"]
 
@@ -92,17 +95,6 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def _pins() -> list[str]:
-    """Requirement strings of the package: ``pyproject.toml`` next to it when present, else metadata."""
-    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
-    if pyproject.is_file():
-        import tomllib
-
-        project = tomllib.loads(pyproject.read_text())["project"]
-        return list(project["dependencies"]) + [f"{r}; extra == \"{x}\"" for x in ("gpu",) for r in project["optional-dependencies"].get(x, [])]
-    return list(importlib.metadata.requires("heartgrpo") or [])
-
-
 def _installed(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)
@@ -110,19 +102,22 @@ def _installed(name: str) -> str | None:
         return None
 
 
-def pinned_versions() -> list[dict[str, Any]]:
-    """Each pinned core and ``gpu`` requirement: wanted, installed, ok (None when not installed)."""
+def pinned_versions(source: PinSource | None = None) -> list[dict[str, Any]]:
+    """Each pin of ``source`` (default: the installed stack's, :func:`heartgrpo.doctor.stack.pin_source`,
+    GPU-only T4 steps left out): package, wanted, installed, ok (None when not installed), group
+    (``core`` or ``gpu``) and the file it came from."""
     from packaging.requirements import Requirement
 
+    from heartgrpo.doctor.stack import pin_source
+
+    source = source or pin_source(gpu=False)
     rows = []
-    for text in _pins():
+    for text, group, where in source.requirements:
         req = Requirement(text)
-        extra = "gpu" if req.marker is not None and "gpu" in str(req.marker) else "core" if req.marker is None else None
-        if extra is None:
-            continue
         have = _installed(req.name)
         ok = None if have is None else req.specifier.contains(have, prereleases=True) if req.specifier else True
-        rows.append({"package": req.name, "wanted": str(req.specifier) or "any", "installed": have, "ok": ok, "group": extra})
+        rows.append({"package": req.name, "wanted": str(req.specifier) or "any", "installed": have, "ok": ok, "group": group,
+                     "source": where})
     return rows
 
 
@@ -175,16 +170,19 @@ def _memory(cfg: RunConfig, env: dict[str, Any]) -> dict[str, Any]:
 
 def static_report(cfg: RunConfig, env: dict[str, Any] | None = None) -> dict[str, Any]:
     """The static report with its ``status``, ``exit_code`` and the ``problems`` found."""
+    from heartgrpo.doctor.stack import pin_source
+
     env = env or environment()
     problems: list[str] = []
-    pins = pinned_versions()
+    source = pin_source(gpu=bool(env["cuda_available"]))
+    pins = pinned_versions(source)
     packages = needed_packages(cfg)
     for p in packages:
         if p["installed"] is None:
             problems.append(f"missing package {p['package']} ({p['why']}): pip install -e '.[gpu]'")
     for p in pins:
         if p["ok"] is False:
-            problems.append(f"{p['package']} {p['installed']} is installed; the pin is {p['wanted']}")
+            problems.append(f"{p['package']} {p['installed']} is installed; {p['source']} pins {p['wanted']}")
     driver = env.get("driver")
     if env.get("torch_cuda", "") and str(env["torch_cuda"]).startswith("13") and driver and int(driver.split(".")[0]) < MIN_DRIVER_CUDA13:
         problems.append(f"NVIDIA driver {driver} is older than {MIN_DRIVER_CUDA13}, which the CUDA 13 wheels of torch/vLLM need")
@@ -202,7 +200,8 @@ def static_report(cfg: RunConfig, env: dict[str, Any] | None = None) -> dict[str
     else:
         status = "problems" if problems else "ok"
     return {"status": status, "exit_code": EXIT_CODES[status], "config": cfg.name, "needs_gpu": gpu_needed,
-            "environment": env, "pins": pins, "packages": packages, "memory": memory, "problems": problems,
+            "environment": env, "pin_source": {"stack": source.stack, "source": source.source, "left_out": source.left_out},
+            "pins": pins, "packages": packages, "memory": memory, "problems": problems,
             **({"vllm_server": server} if server is not None else {})}
 
 
@@ -241,8 +240,12 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"{g['free_gib']} of {g['total_gib']} GiB free" for g in env["gpus"]]
     else:
         lines.append("- no CUDA GPU visible to torch")
-    lines += ["", "## Versions against the pins", "", "| package | pin | installed | ok |", "|---|---|---|---|"]
-    lines += [f"| {p['package']} ({p['group']}) | {p['wanted']} | {p['installed'] or '—'} | {'—' if p['ok'] is None else p['ok']} |" for p in report["pins"]]
+    src = report["pin_source"]
+    lines += ["", "## Versions against the pins", "", f"Stack: {src['stack']}; pins from {src['source']}"
+              + (f"; not compared: {', '.join(src['left_out'])}" if src["left_out"] else ""), "",
+              "| package | pin | installed | ok | from |", "|---|---|---|---|---|"]
+    lines += [f"| {p['package']} ({p['group']}) | {p['wanted']} | {p['installed'] or '—'} | {'—' if p['ok'] is None else p['ok']} | {p['source']} |"
+              for p in report["pins"]]
     lines += ["", "## Packages this config needs", "", "| package | why | installed |", "|---|---|---|"]
     lines += [f"| {p['package']} | {p['why']} | {p['installed'] or 'MISSING'} |" for p in report["packages"]]
     if "vllm_server" in report:

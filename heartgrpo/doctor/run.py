@@ -322,7 +322,7 @@ def run_checks(cfg: RunConfig, work: Path, *, model: str | None = None) -> dict[
 
             options = vllm_options_for(run_cfg, 256)
         gen = local_generator(model_path, adapter=grpo.adapter_dir, backend="auto", vllm_options=options,
-                              temperature=0.0, max_new_tokens=8, seed=0)
+                              chat_template=run_cfg.model.chat_template, temperature=0.0, max_new_tokens=8, seed=0)
         answers = gen.generate([[{"role": "user", "content": q}] for q, _, _ in _PROBE[:2]])
     checks.append(_check("eval_after_training", len(answers) == 2 and all(isinstance(a, str) for a in answers),
                          f"{type(gen).__name__} on {gen.hardware}: {len(answers)} answers after training, in the same process"))

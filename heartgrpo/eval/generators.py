@@ -22,7 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from heartgrpo.io.endpoint import Endpoint
 
-__all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator", "pick_backend"]
+__all__ = ["Generator", "OpenAIGenerator", "TransformersGenerator", "VLLMGenerator", "generation_settings", "local_generator", "pick_backend",
+           "resolve_chat_template"]
 
 Messages = list[dict[str, Any]]
 
@@ -76,11 +77,41 @@ def generation_settings(backend: str, temperature: float, top_p: float, max_new_
     return {**settings, **{name: value for name, value in extra.items() if value}}
 
 
+def _tokenizer_template(source: str | Path) -> str | None:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(source)).chat_template
+    except (OSError, ValueError, TypeError):  # no tokenizer files there
+        return None
+
+
+def resolve_chat_template(chat_template: str | None, model: str | Path, adapter: str | Path | None = None) -> str | None:
+    """The chat template generation renders prompts with, the one training used: the config's
+    ``model.chat_template`` (a file path or the text), else the adapter's tokenizer's (saved with
+    every adapter from the training tokenizer), else the model's; None when none has one.
+
+    >>> resolve_chat_template("{{ 'config template' }}", "any/model")
+    "{{ 'config template' }}"
+    """
+    from heartgrpo.model.tokenizer import chat_template_text
+
+    given = chat_template_text(chat_template)
+    if given:
+        return given
+    for source in (adapter, model):
+        found = _tokenizer_template(source) if source else None
+        if found:
+            return found
+    return None
+
+
 class TransformersGenerator:
     """Plain transformers generation (CPU or GPU), optionally through a PEFT LoRA adapter.
 
     Batches are left-padded; sampling uses ``temperature``/``top_p`` (greedy when temperature
-    is 0) with ``torch.manual_seed(seed)`` set once per batch for repeatability.
+    is 0) with ``torch.manual_seed(seed)`` set once per batch for repeatability. The chat template
+    is :func:`resolve_chat_template`'s (the config's, else the adapter's tokenizer's, else the model's).
     """
 
     def __init__(
@@ -93,6 +124,7 @@ class TransformersGenerator:
         seed: int = 0,
         device: str | None = None,
         chat_template_kwargs: dict[str, Any] | None = None,
+        chat_template: str | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -102,6 +134,9 @@ class TransformersGenerator:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.chat_template = resolve_chat_template(chat_template, model, adapter)
+        if self.chat_template:
+            self.tokenizer.chat_template = self.chat_template
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self.device)
         if adapter:
@@ -116,13 +151,15 @@ class TransformersGenerator:
         name = torch.cuda.get_device_name() if self.device.startswith("cuda") else cpu_name()
         self.hardware = f"{self.device}: {name}"
 
+    def render(self, prompts: Sequence[Messages]) -> list[str]:
+        """The prompts as the model reads them: the chat template with the generation prompt."""
+        return [self.tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs)
+                for p in prompts]
+
     def generate(self, prompts: Sequence[Messages]) -> list[str]:
         import torch
 
-        texts = [
-            self.tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs)
-            for p in prompts
-        ]
+        texts = self.render(prompts)
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         temperature = self.settings["temperature"]
         kwargs: dict[str, Any] = {"max_new_tokens": self.settings["max_new_tokens"], "pad_token_id": self.tokenizer.pad_token_id}
@@ -135,14 +172,6 @@ class TransformersGenerator:
             out = self.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1] :]
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
-
-
-def _chat_template(chat_template: str | None) -> str | None:
-    """A chat template given as a file path or as the template text itself."""
-    if not chat_template:
-        return None
-    path = Path(chat_template)
-    return path.read_text(encoding="utf-8") if len(chat_template) < 4096 and path.is_file() else chat_template
 
 
 def _adapter_rank(adapter: str | Path | None) -> int | None:
@@ -161,8 +190,8 @@ class VLLMGenerator:
     once with ``gpu_memory_utilization`` (the config's share), ``max_model_len`` (longest prompt +
     ``max_new_tokens``) and ``max_lora_rank`` (the adapter's rank rounded up to one vLLM accepts;
     vLLM's default 16 refuses a larger LoRA), and reused by the next stage with its own LoRA. The
-    chat template is the config's ``chat_template`` when given, else the adapter's tokenizer's
-    (saved with every adapter), else the model's.
+    chat template is :func:`resolve_chat_template`'s (the config's, else the adapter's tokenizer's,
+    else the model's), as for :class:`TransformersGenerator`.
     """
 
     def __init__(
@@ -198,22 +227,13 @@ class VLLMGenerator:
         self.params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
         self.model_id = _model_id(model, adapter)
         self.lora = engines.lora_request(adapter, self.model_id)
-        self.chat_template = _chat_template(chat_template) or self._tokenizer_template(adapter or model)
+        self.chat_template = resolve_chat_template(chat_template, model, adapter)
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.settings = generation_settings("vllm", temperature, top_p, max_new_tokens, seed,
                                             chat_template_kwargs=self.chat_template_kwargs)
         import torch
 
         self.hardware = f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cuda: (no device visible)"
-
-    @staticmethod
-    def _tokenizer_template(source: str | Path) -> str | None:
-        from transformers import AutoTokenizer
-
-        try:
-            return AutoTokenizer.from_pretrained(str(source)).chat_template
-        except (OSError, ValueError):  # no tokenizer files there: vLLM uses the model's own
-            return None
 
     def generate(self, prompts: Sequence[Messages]) -> list[str]:
         outs = self.llm.chat(
@@ -243,13 +263,14 @@ def pick_backend(backend: str = "auto") -> str:
 
 
 def local_generator(model: str | Path, adapter: str | Path | None = None, backend: str = "auto",
-                    vllm_options: dict[str, Any] | None = None, **sampling: Any):
+                    vllm_options: dict[str, Any] | None = None, chat_template: str | None = None, **sampling: Any):
     """A generator for a local model: vLLM when ``backend`` is ``vllm``, or ``auto`` on a CUDA
-    machine with vLLM installed; transformers otherwise. ``vllm_options`` (engine sizes, chat
-    template, quantization) go to :class:`VLLMGenerator` only."""
+    machine with vLLM installed; transformers otherwise. ``chat_template`` (the config's
+    ``model.chat_template``) goes to either; ``vllm_options`` (engine sizes, quantization) go to
+    :class:`VLLMGenerator` only."""
     if pick_backend(backend) == "vllm":
-        return VLLMGenerator(model, adapter=adapter, **sampling, **(vllm_options or {}))
-    return TransformersGenerator(model, adapter=adapter, **sampling)
+        return VLLMGenerator(model, adapter=adapter, chat_template=chat_template, **sampling, **(vllm_options or {}))
+    return TransformersGenerator(model, adapter=adapter, chat_template=chat_template, **sampling)
 
 
 class OpenAIGenerator:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from heartgrpo.model.tokenizer import load_tokenizer
+from heartgrpo.model.tokenizer import chat_template_text, load_tokenizer
 
 if TYPE_CHECKING:
     from heartgrpo.config.run import RunConfig
@@ -243,8 +243,7 @@ def _load_unsloth(cfg: RunConfig, model_path: str, adapter: Path | None, fast_in
         if getattr(result, "unexpected_keys", None):
             raise RuntimeError(f"adapter {adapter} does not fit the LoRA config: unexpected {result.unexpected_keys[:5]}")
     if m.chat_template:
-        path = Path(m.chat_template)
-        tok.chat_template = path.read_text() if path.is_file() else m.chat_template
+        tok.chat_template = chat_template_text(m.chat_template)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return LoadedModel(model, tok, "unsloth", True, model_path)

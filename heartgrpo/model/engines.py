@@ -194,14 +194,14 @@ def lora_request(adapter: str | Path | None, key: str | None = None, *, cls: Any
 
 def vllm_options_for(cfg: RunConfig, longest_prompt: int, max_new_tokens: int | None = None) -> dict[str, Any]:
     """:class:`~heartgrpo.eval.generators.VLLMGenerator` engine options from the run configuration:
-    the GPU share, the context for the longest prompt + ``eval.max_new_tokens``, the LoRA rank,
-    the chat template, and bitsandbytes 4-bit when the model trains in 4-bit (vLLM >= 0.28 has it
-    only through the ``vllm-bnb-plugin`` package)."""
+    the GPU share, the context for the longest prompt + ``eval.max_new_tokens``, the LoRA rank
+    and bitsandbytes 4-bit when the model trains in 4-bit (vLLM >= 0.28 has it
+    only through the ``vllm-bnb-plugin`` package). The chat template is not an engine option: it
+    goes to :func:`~heartgrpo.eval.generators.local_generator` for either backend."""
     return {
         "gpu_memory_utilization": cfg.model.gpu_memory_utilization,
         "max_model_len": max_model_len(longest_prompt, max_new_tokens or cfg.eval.max_new_tokens),
         "max_lora_rank": max(cfg.model.max_lora_rank or 0, cfg.lora.r),
-        "chat_template": cfg.model.chat_template,
         "quantization": "bitsandbytes" if cfg.model.load_in_4bit else None,
     }
 

@@ -13,7 +13,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_tokenizer", "longest_prompt_tokens"]
+__all__ = ["chat_template_text", "load_tokenizer", "longest_prompt_tokens"]
+
+
+def chat_template_text(chat_template: str | None) -> str | None:
+    """A chat template given as a file path or as the template text itself, as text (None when not given).
+
+    >>> chat_template_text("{{ messages[0]['content'] }}")
+    "{{ messages[0]['content'] }}"
+    >>> chat_template_text("") is None
+    True
+    """
+    if not chat_template:
+        return None
+    path = Path(chat_template)
+    return path.read_text(encoding="utf-8") if len(chat_template) < 4096 and path.is_file() else chat_template
 
 
 def load_tokenizer(model_path: str, chat_template: str | None = None, trust_remote_code: bool = False):
@@ -25,8 +39,7 @@ def load_tokenizer(model_path: str, chat_template: str | None = None, trust_remo
 
     tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
     if chat_template:
-        path = Path(chat_template)
-        tok.chat_template = path.read_text() if path.is_file() else chat_template
+        tok.chat_template = chat_template_text(chat_template)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"

@@ -3,8 +3,11 @@
 :class:`StepLogCallback` writes every TRL log record (``reward``, ``reward_std``,
 ``rewards/<strategy>/mean|std``, ``frac_reward_zero_std``, loss, KL, ...) as one JSON line to
 ``steps.jsonl`` and rewrites ``steps.csv``, adding the judge's counters since the previous log:
-``judge/failure_rate`` (failed verdicts / verdicts), ``judge/cache_hit_rate`` (persistent-cache
-hits / lookups) and ``judge/shared_rate`` (verdicts reused across strategies). It edits the log
+``judge/verdicts`` (criteria graded) and, when the judge has rated answers (``rar_implicit``: one
+rating per answer, no verdicts), ``judge/ratings`` instead (both where it makes both),
+``judge/requests`` (HTTP requests sent, retries included; 0 for a local judge),
+``judge/failure_rate`` (failed verdicts and ratings / verdicts and ratings), ``judge/cache_hit_rate``
+(persistent-cache hits / lookups) and ``judge/shared_rate`` (verdicts reused across strategies). It edits the log
 record in place, so TensorBoard / W&B (when enabled) receive the same keys. On resume, rows
 logged after the checkpoint step are dropped first, so the files never hold a step twice.
 
@@ -33,12 +36,29 @@ from heartgrpo.io.process import gather_across_ranks, max_across_ranks
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JudgeDownCallback", "RewardMetricsCallback", "StepLogCallback", "read_steps"]
+__all__ = ["JudgeDownCallback", "RewardMetricsCallback", "StepLogCallback", "judgement_kinds", "read_steps"]
 
 
 def read_steps(path: Path) -> list[dict]:
     """Rows of a ``steps.jsonl`` file (empty list when it does not exist)."""
     return read_jsonl(path, missing_ok=True)
+
+
+#: the counter of failed judgements of each kind (:class:`~heartgrpo.judge.types.JudgeStats`)
+_FAILED = {"verdicts": "failures", "ratings": "rating_failures"}
+
+
+def judgement_kinds(totals: dict[str, int]) -> tuple[str, ...]:
+    """The kinds of judgement a judge has made, from its counters since it was built: ``verdicts``
+    (per criterion), ``ratings`` (one per answer) or both; ``verdicts`` before it has made any.
+
+    >>> judgement_kinds({"verdicts": 0, "ratings": 12}), judgement_kinds({"verdicts": 40, "ratings": 0})
+    (('ratings',), ('verdicts',))
+    >>> judgement_kinds({})
+    ('verdicts',)
+    """
+    made = tuple(k for k in _FAILED if totals.get(k, 0) > 0)
+    return made or ("verdicts",)
 
 
 def _clean(value: Any) -> Any:
@@ -82,7 +102,11 @@ class StepLogCallback(TrainerCallback):
     def judge_metrics(self) -> dict[str, float]:
         """Judge counters since the previous call, as rates. Under several processes (a
         collective call: every rank makes it) the counters are summed over the ranks and each
-        rank's requests and verdicts are added as ``judge/requests/rank<i>``, ``judge/verdicts/rank<i>``."""
+        rank's requests and verdicts (or ratings) are added as ``judge/requests/rank<i>``,
+        ``judge/verdicts/rank<i>`` (``judge/ratings/rank<i>``).
+
+        Which of ``judge/verdicts`` and ``judge/ratings`` is logged follows what the judge has made
+        since it was built (:func:`judgement_kinds`), so a rating strategy logs no verdicts of 0."""
         now = self._snapshot()
         d = {k: now.get(k, 0) - self._last.get(k, 0) for k in now}
         self._last = now
@@ -98,16 +122,18 @@ class StepLogCallback(TrainerCallback):
             if ds is not None:
                 ds, dc = sum(r[1] or 0 for r in ranks), sum(r[2] or 0 for r in ranks)
         if d:
-            verdicts = d.get("verdicts", 0)
+            kinds = judgement_kinds(now)
+            judged = sum(d.get(k, 0) for k in kinds)
+            failed = sum(d.get(_FAILED[k], 0) for k in kinds)
             looked = d.get("cache_hits", 0) + d.get("cache_misses", 0)
-            out["judge/verdicts"] = float(verdicts)
-            out["judge/failure_rate"] = d.get("failures", 0) / verdicts if verdicts else 0.0
+            out.update({f"judge/{k}": float(d.get(k, 0)) for k in kinds})
+            out["judge/failure_rate"] = failed / judged if judged else 0.0
             out["judge/cache_hit_rate"] = d.get("cache_hits", 0) / looked if looked else 0.0
             out["judge/requests"] = float(d.get("requests", 0))
             if len(ranks) > 1:
                 for i, r in enumerate(ranks):
                     out[f"judge/requests/rank{i}"] = float(r[0].get("requests", 0))
-                    out[f"judge/verdicts/rank{i}"] = float(r[0].get("verdicts", 0))
+                    out.update({f"judge/{k}/rank{i}": float(r[0].get(k, 0)) for k in kinds})
         if ds is not None:
             out["judge/shared_rate"] = ds / (ds + dc) if ds + dc else 0.0
         return out
