@@ -1,8 +1,9 @@
 """Trainer callbacks: per-step JSONL/CSV logs with judge health, and the judge-down stop.
 
 :class:`StepLogCallback` writes every TRL log record (``reward``, ``reward_std``,
-``rewards/<strategy>/mean|std``, ``frac_reward_zero_std``, loss, KL, ...) as one JSON line to
-``steps.jsonl`` and rewrites ``steps.csv``, adding the judge's counters since the previous log:
+``rewards/<strategy>/mean|std``, ``frac_reward_zero_std``, ``completions/mean_length`` (mean
+completion length in tokens; TRL 0.22 and 1.x log it under that one name), loss, KL, ...) as one
+JSON line to ``steps.jsonl`` and rewrites ``steps.csv``, adding the judge's counters since the previous log:
 ``judge/failure_rate`` (failed verdicts / verdicts), ``judge/cache_hit_rate`` (persistent-cache
 hits / lookups) and ``judge/shared_rate`` (verdicts reused across strategies). It edits the log
 record in place, so TensorBoard / W&B (when enabled) receive the same keys. On resume, rows
