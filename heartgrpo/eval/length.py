@@ -137,7 +137,9 @@ def length_controlled_trend(rows: Sequence[Mapping[str, Any]], reward_key: str =
     Returns ``{"reward", "length", "residual"}`` (each a :func:`quarter_change` result),
     ``"correlation"`` (:func:`correlation_ci`), ``"slope"`` (reward per token of the fitted line),
     ``"survives"`` (True / False; None when the reward itself did not change measurably),
-    ``"n"``, ``"first_steps"`` and ``"last_steps"``.
+    ``"n"``, ``"length_min"``, ``"length_max"``, ``"first_steps"`` and ``"last_steps"``. With a
+    constant length (every completion cut at ``max_completion_length``, say) the control is void:
+    the residual is the reward itself, and a rise "survives" because length could not move.
     """
     pts = _points(rows, reward_key, length_key)
     if len(pts) < 4:
@@ -154,4 +156,5 @@ def length_controlled_trend(rows: Sequence[Mapping[str, Any]], reward_key: str =
     return {"reward": reward, "length": quarter_change(ls, n_bootstrap=n_bootstrap, seed=seed), "residual": residual,
             "correlation": correlation_ci(ls, rs, n_bootstrap=n_bootstrap, seed=seed), "slope": fit["slope"],
             "survives": survives, "n": len(pts), "reward_key": reward_key, "length_key": length_key,
+            "length_min": min(ls), "length_max": max(ls),
             "first_steps": [pts[0][0], pts[q - 1][0]], "last_steps": [pts[-q][0], pts[-1][0]]}

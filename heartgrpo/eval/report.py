@@ -94,7 +94,9 @@ def length_text(rows: Sequence[Mapping[str, Any]]) -> str | None:
     def moved(q: Mapping[str, Any]) -> str:
         return ("rose" if q["diff"] > 0 else "fell") if q["excludes_zero"] else "did not change measurably"
 
-    corr = ("undefined (a constant series)" if c["r"] is None else
+    constant = (f"undefined (mean length {t['length_min']:.1f} tokens at every step, so length cannot explain "
+                "a change)" if t["length_min"] == t["length_max"] else "undefined (constant reward)")
+    corr = (constant if c["r"] is None else
             f"{c['r']:+.2f}" + ("" if c["ci_low"] is None else f" [95% CI {c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"))
     if t["survives"] is None:
         verdict = "the reward did not change measurably, so there is no rise to control for length"
