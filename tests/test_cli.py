@@ -70,7 +70,7 @@ def test_pipeline_commands_end_to_end(tiny_qwen3: Path, tmp_path: Path) -> None:
     out = runner.invoke(app, ["grpo", "--config", str(cfg)])
     assert out.exit_code == 0, out.output
     strategy = yaml.safe_load(cfg.read_text())["reward"]["strategies"][0]["name"]  # the demo's, over the lexical judge
-    assert f"rewards/rubric_{strategy}/mean" in out.output
+    assert f"rewards/rubric_{strategy}/mean" in out.output and "completions/mean_length" in out.output
     steps = [json.loads(x) for x in (run / "grpo" / "steps.jsonl").read_text().splitlines()]
     assert [s["step"] for s in steps] == [1, 2]
 

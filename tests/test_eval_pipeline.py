@@ -146,7 +146,8 @@ def test_report_writes_html_with_embedded_figures(run, tmp_path: Path):
              settings=SETTINGS.model_copy(update={"n": 3, "seed": 5}), progress=False)  # hb-2..hb-4
     log = tmp / "grpo_log.jsonl"
     log.write_text("".join(json.dumps({"step": i, "rewards/rubric_complexity/mean": 0.1 * i, "rewards/rubric_complexity/std": 0.05,
-                                       "frac_reward_zero_std": 0.5 - 0.05 * i}) + "\n" for i in range(6)))
+                                       "frac_reward_zero_std": 0.5 - 0.05 * i, "reward": 0.1 * i,
+                                       "completions/mean_length": 20.0 + 10 * i}) + "\n" for i in range(6)))
     agreement = {"macro_f1": 0.8, "n": 10, "judge": {"id": "keyword-judge"}, "excluded": {"physician_tie": 1, "judge_failure": 0},
                  "by_category": {"cat-a": {"macro_f1": 0.7, "n": 5}, "cat-b": {"macro_f1": 0.9, "n": 5}}}
     out = report([tmp / "base", tmp / "grpo"], tmp / "report", grpo_logs=[log], agreement=agreement,
@@ -164,8 +165,11 @@ def test_report_writes_html_with_embedded_figures(run, tmp_path: Path):
     assert "Paired comparisons" in md and "McNemar" in md
     # the grpo run covers hb-2..hb-4 only: hb-1 cannot be paired and is listed with the reason
     assert "| hb-1 | scored only in base |" in md
+    # the reward beside the completion length: here reward is a straight line in length, so no rise survives
+    assert "Beside completion length" in md and md.count("does not survive controlling for length.") == 1
     results = out["results_md"].read_text()
     assert "Qwen3-14B base | 0.362 | 0.532" in results and "keyword-judge" in results and "test cpu" in results
+    assert "the rise does not survive controlling for length." in results
 
 
 def test_report_for_a_missing_run_directory_is_a_clear_error(tmp_path: Path):

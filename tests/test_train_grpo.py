@@ -9,6 +9,7 @@ import pytest
 from transformers import TrainerCallback
 
 from heartgrpo.config.run import config_from_dict
+from heartgrpo.eval.length import LENGTH_KEY
 from heartgrpo.judge import Verdict
 from heartgrpo.train.grpo import format_reward_func, run_grpo
 from heartgrpo.judge.guarded import GuardedJudge, JudgeUnavailableError
@@ -78,6 +79,8 @@ def test_sft_then_grpo_with_rubric_rewards(tiny_qwen3: Path, tmp_path: Path) -> 
     for key in ("rewards/rubric_complexity/mean", "rewards/rubric_healthbench/std", "rewards/format_paper/mean",
                 "frac_reward_zero_std", "judge/shared_rate"):
         assert key in steps[0], key
+    # the mean completion length in tokens beside the reward, under the one name the report reads
+    assert all(0 < s[LENGTH_KEY] <= 6 and isinstance(s["reward"], float) for s in steps)  # max_completion_length 6
     # the reward functions' own metrics: through TRL's log_metric (TRL >= 1.0) or RewardMetricsCallback
     for key in ("rubric_complexity/met_rate/essential", "rubric_healthbench/cache_hit_rate",
                 "rubric_healthbench/judge_failure_rate", "rubric_healthbench/unscorable_rate"):

@@ -55,7 +55,9 @@ def grpo(config: Path = ConfigOpt, resume: bool = typer.Option(False, "--resume"
         steps = read_steps(r.log_path)
         last = steps[-1] if steps else {}
         rows = [("adapter", r.adapter_dir), ("steps", r.steps), ("resumed from", r.resumed_from or "—"), ("step log", r.log_path)]
-        rows += [(k, _fmt(v)) for k, v in last.items() if k.startswith(("reward", "frac_reward_zero_std", "judge/"))]
+        from heartgrpo.eval.length import LENGTH_KEY  # the mean completion length, beside the reward
+
+        rows += [(k, _fmt(v)) for k, v in last.items() if k.startswith(("reward", LENGTH_KEY, "frac_reward_zero_std", "judge/"))]
         rows.append(("seconds", f"{r.seconds:.1f}"))
         _summary("grpo (last logged step)", rows)
 

@@ -3,8 +3,10 @@
 * :func:`score_figure` — HealthBench score and the paper's accuracy per model, 95% CI bars;
 * :func:`tag_figure` — per-tag scores (``theme:``, ``axis:``) per model with CI bars;
 * :func:`reward_figure` — GRPO reward curves from per-step logs (``rewards/<name>/mean`` with a
-  +-std band, and ``frac_reward_zero_std``), whatever of these columns exist, with the first- and
-  last-quarter means of the training ``reward`` drawn as dashed segments;
+  +-std band, the mean completion length ``completions/mean_length`` beside the ``reward`` with
+  their correlation and the length-controlled change, and ``frac_reward_zero_std``), whatever of
+  these columns exist, with the first- and last-quarter means of the training ``reward`` drawn as
+  dashed segments;
 * :func:`agreement_figure` — judge agreement (macro F1) overall and per category.
 
 GRPO logs are read by :func:`load_log` from JSONL, CSV, or a TRL ``trainer_state.json``.
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.eval.jsonl import EvalInputError, read_eval_rows
+from heartgrpo.eval.length import LENGTH_KEY, length_controlled_trend
 
 __all__ = ["agreement_figure", "load_log", "reward_columns", "reward_figure", "score_figure", "tag_figure"]
 
@@ -131,14 +134,18 @@ def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], l
 
 
 def reward_figure(rows: Sequence[Mapping[str, Any]], title: str = "GRPO") -> bytes | None:
-    """Reward mean (+-std band) per reward function and ``frac_reward_zero_std`` over steps."""
+    """Reward mean (+-std band) per reward function, the mean completion length beside the reward
+    (a panel of its own, reward on its second axis) and ``frac_reward_zero_std`` over steps."""
     names = reward_columns(rows)
     has_zero = any("frac_reward_zero_std" in r for r in rows)
     has_reward = any("reward" in r for r in rows)
+    has_len = bool(_series(rows, LENGTH_KEY)[1])
     if not names and not has_zero and not has_reward:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2 if has_zero else 1, figsize=(10 if has_zero else 6, 3.4), squeeze=False)
+    panels = 1 + has_len + has_zero
+    fig, axes = plt.subplots(1, panels, figsize=(6 + 5 * (panels - 1), 3.4), squeeze=False)
+    fig.subplots_adjust(wspace=0.4)
     ax = axes[0][0]
     for name in names:
         xs, ys = _series(rows, f"rewards/{name}/mean")
@@ -164,13 +171,36 @@ def reward_figure(rows: Sequence[Mapping[str, Any]], title: str = "GRPO") -> byt
     ax.set_xlabel("step")
     ax.set_title(f"{title}: reward mean ± std{subtitle}", fontsize=9)
     ax.legend(fontsize=7)
+    if has_len:
+        _length_panel(axes[0][1], rows)
     if has_zero:
-        ax2 = axes[0][1]
+        ax2 = axes[0][-1]
         ax2.plot(*_series(rows, "frac_reward_zero_std"), color="#c44e52")
         ax2.set_ylim(0, 1)
         ax2.set_xlabel("step")
         ax2.set_title("fraction of groups with zero reward std")
     return _png(fig)
+
+
+def _length_panel(ax, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Mean completion length (tokens) per step, the reward on a second axis, and in the title the
+    correlation and the length-controlled change of :func:`heartgrpo.eval.length.length_controlled_trend`."""
+    ax.plot(*_series(rows, LENGTH_KEY), color="#55a868", label="mean length")
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean completion length (tokens)", fontsize=8)
+    twin = ax.twinx()
+    twin.plot(*_series(rows, "reward"), color="k", lw=0.8, alpha=0.6, label="reward")
+    twin.set_ylabel("reward", fontsize=8)
+    t = length_controlled_trend(rows)
+    sub = ""
+    if t is not None:
+        c, res = t["correlation"], t["residual"]
+        corr = "r undefined" if c["r"] is None else f"r {c['r']:+.2f}" + (
+            "" if c["ci_low"] is None else f" [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]")
+        sub = f"\nreward vs length {corr}\nlength-controlled change {res['diff']:+.3f} [{res['ci_low']:+.3f}, {res['ci_high']:+.3f}]"
+    ax.set_title(f"mean completion length beside reward{sub}", fontsize=9)
+    lines = ax.get_lines() + twin.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7)
 
 
 def agreement_figure(result: Mapping[str, Any]) -> bytes | None:

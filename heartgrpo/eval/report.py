@@ -3,7 +3,8 @@
 Contents: score per model with 95% CIs, judge failure counts next to every score (a score
 computed while some criteria were unjudged is marked †; those prompts are excluded), the
 paper's accuracy and F1 (with the 2a/(1+a) note), per-theme and per-axis scores, paired
-comparisons against the first run (bootstrap difference, McNemar), GRPO reward curves, judge
+comparisons against the first run (bootstrap difference, McNemar), GRPO reward curves with the
+mean completion length beside them (and whether a reward rise survives controlling for length), judge
 agreement with physicians, and every excluded prompt with its reason.
 
 The report is rendered from a list of blocks, once as markdown (figures saved as PNG files
@@ -26,7 +27,7 @@ from typing import Any
 from heartgrpo.eval import figures
 from heartgrpo.eval.metrics import F1_NOTE
 
-__all__ = ["fmt_ci", "judge_label", "paired_text", "trend_text", "write_report"]
+__all__ = ["fmt_ci", "judge_label", "length_text", "paired_text", "trend_text", "write_report"]
 
 Block = tuple  # ("h", level, text) | ("p", text) | ("table", headers, rows) | ("img", name, png, alt)
 
@@ -58,17 +59,56 @@ def judge_label(summary: Mapping[str, Any]) -> str:
 
 
 def trend_text(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """One sentence on whether the GRPO training reward rose (:func:`heartgrpo.eval.trend.reward_trend`)."""
+    """One sentence on whether the GRPO training reward rose (:func:`heartgrpo.eval.trend.reward_trend`),
+    followed by :func:`length_text` when the log carries the mean completion length."""
     from heartgrpo.eval.trend import reward_trend
 
     t = reward_trend(rows)
     if t is None:
         return None
     verdict = ("rose" if t["ci_low"] > 0 else "fell") if t["excludes_zero"] else "did not change measurably"
-    return (f"Training reward (TRL's `reward`, mean over each step's completions): first quarter of steps "
+    text = (f"Training reward (TRL's `reward`, mean over each step's completions): first quarter of steps "
             f"({t['first_steps'][0]}-{t['first_steps'][1]}) {t['first']:.3f}, last quarter ({t['last_steps'][0]}-"
             f"{t['last_steps'][1]}) {t['last']:.3f}; change {t['diff']:+.3f} [95% CI {t['ci_low']:+.3f}, {t['ci_high']:+.3f}] "
             f"(bootstrap over steps, each quarter resampled on its own): the training reward {verdict}.")
+    beside = length_text(rows)
+    return text if beside is None else f"{text} {beside}"
+
+
+def length_text(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """One sentence on the training reward beside the mean completion length, and whether the
+    reward's rise survives controlling for length (:func:`heartgrpo.eval.length.length_controlled_trend`);
+    None when fewer than 4 steps log both.
+
+    >>> rows = [{"step": i, "reward": 0.1 + 0.01 * i, "completions/mean_length": 40.0} for i in range(1, 13)]
+    >>> length_text(rows).split(": ")[-1]
+    'the rise survives controlling for length.'
+    """
+    from heartgrpo.eval.length import length_controlled_trend
+
+    t = length_controlled_trend(rows)
+    if t is None:
+        return None
+    rw, ln, res, c = t["reward"], t["length"], t["residual"], t["correlation"]
+
+    def moved(q: Mapping[str, Any]) -> str:
+        return ("rose" if q["diff"] > 0 else "fell") if q["excludes_zero"] else "did not change measurably"
+
+    constant = (f"undefined (mean length {t['length_min']:.1f} tokens at every step, so length cannot explain "
+                "a change)" if t["length_min"] == t["length_max"] else "undefined (constant reward)")
+    corr = (constant if c["r"] is None else
+            f"{c['r']:+.2f}" + ("" if c["ci_low"] is None else f" [95% CI {c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"))
+    if t["survives"] is None:
+        verdict = "the reward did not change measurably, so there is no rise to control for length"
+    else:
+        change = "rise" if rw["diff"] > 0 else "fall"
+        verdict = f"the {change} {'survives' if t['survives'] else 'does not survive'} controlling for length"
+    return (f"Beside completion length (TRL's `{t['length_key']}`, tokens, {t['n']} steps): reward {moved(rw)} "
+            f"{rw['diff']:+.3f} [95% CI {rw['ci_low']:+.3f}, {rw['ci_high']:+.3f}]; mean length {moved(ln)} "
+            f"{ln['diff']:+.1f} tokens ({ln['first']:.1f} to {ln['last']:.1f}) [95% CI {ln['ci_low']:+.1f}, {ln['ci_high']:+.1f}]; "
+            f"Pearson correlation of step reward with step mean length {corr} (bootstrap over steps); length-controlled change (last minus first "
+            f"quarter of the residual of reward on its least-squares line in length, {t['slope']:+.4f} per token) "
+            f"{res['diff']:+.3f} [95% CI {res['ci_low']:+.3f}, {res['ci_high']:+.3f}]: {verdict}.")
 
 
 def paired_text(c: Mapping[str, Any]) -> str:

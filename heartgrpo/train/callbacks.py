@@ -1,8 +1,9 @@
 """Trainer callbacks: per-step JSONL/CSV logs with judge health, and the judge-down stop.
 
 :class:`StepLogCallback` writes every TRL log record (``reward``, ``reward_std``,
-``rewards/<strategy>/mean|std``, ``frac_reward_zero_std``, loss, KL, ...) as one JSON line to
-``steps.jsonl`` and rewrites ``steps.csv``, adding the judge's counters since the previous log:
+``rewards/<strategy>/mean|std``, ``frac_reward_zero_std``, ``completions/mean_length`` (mean
+completion length in tokens; TRL 0.22 and 1.x log it under that one name), loss, KL, ...) as one
+JSON line to ``steps.jsonl`` and rewrites ``steps.csv``, adding the judge's counters since the previous log:
 ``judge/verdicts`` (criteria graded) and, when the judge has rated answers (``rar_implicit``: one
 rating per answer, no verdicts), ``judge/ratings`` instead (both where it makes both),
 ``judge/requests`` (HTTP requests sent, retries included; 0 for a local judge),
