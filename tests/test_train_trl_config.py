@@ -106,9 +106,10 @@ def test_settings_fields_reach_trl_by_their_own_name() -> None:
 
     from heartgrpo.config.run import GRPOSettings, SFTSettings
     from heartgrpo.doctor.report import pinned_versions
+    from heartgrpo.doctor.stack import pin_source
     from heartgrpo.train.trl_config import NOT_SAME_NAMED, config_fields, filter_kwargs, same_named, sft_kwargs
 
-    pinned_trl = next(r for r in pinned_versions() if r["package"] == "trl")["ok"]
+    pinned_trl = next(r for r in pinned_versions(pin_source(gpu=False, stack="pinned")) if r["package"] == "trl")["ok"]
     cfg = _cfg(sft={"adam_beta2": 0.95, "max_grad_norm": 0.3}, grpo={"top_k": 7, "repetition_penalty": 1.1})
     sft = sft_kwargs(SFTConfig, cfg, Path("/tmp/x"), on_cuda=False)
     grpo = grpo_kwargs(GRPOConfig, cfg, Path("/tmp/x"), on_cuda=False)
