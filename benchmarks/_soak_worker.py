@@ -1,0 +1,207 @@
+"""The judge side of the soak benchmark (``python -m benchmarks.soak --worker``): GRPO's reward
+function over the judge GRPO builds, one call per step, every verdict accounted for.
+
+The judge is ``build_judge`` of a ``judge:`` section (:func:`settings`) behind ``GuardedJudge``,
+under ``make_reward_func(..., "complexity", num_generations=G)``, awaited on one event loop with a
+``log_metric`` as TRL >= 1.0 calls it. Per step, with ``N`` criteria and ``G`` completions:
+
+* returned = ``N`` x completions whose reward is a number; each such reward must equal the
+  reward of the correct verdicts (:func:`benchmarks.soak.truth`), else it counts as wrong;
+* excluded = ``N`` x completions whose reward is ``None`` (TRL leaves them out), provided the
+  step's ``judge_failure_rate`` counted at least one failed verdict for each of them;
+* lost = asked - returned - excluded: a missing reward, an uncounted ``None``, a step that
+  raised or hung.
+
+The judge's own HTTP clients are watched (each ``post`` wrapped, the stack unchanged) to count the
+faults the client saw, by kind. One line ``step <k>`` is printed per step (the benchmark kills
+this process by it); the report is a JSON file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from heartgrpo.answer_format import extract_answer
+from heartgrpo.config.judge import JudgeSettings
+from heartgrpo.judge.cache import cache_key
+from heartgrpo.judge.factory import judge_in_use
+from heartgrpo.judge.guarded import GuardedJudge
+from heartgrpo.judge.prompts import render
+from heartgrpo.judge.types import as_messages
+from heartgrpo.rewards import make_reward_func
+from heartgrpo.rewards.strategies import score
+
+MODEL = "soak-judge"
+POINTS = (5.0, 3.0, -2.0, 4.0, -1.0, 2.0, 1.0)
+STEP_LIMIT_S = 120.0
+
+
+def rubric(n: int) -> list[dict]:
+    return [{"criterion": f"criterion-{j}: states heart fact number {j}", "points": POINTS[j % len(POINTS)]} for j in range(n)]
+
+
+def step_inputs(sizes: Any, step: int) -> tuple[list, list[str], list[list[dict]]]:
+    """One GRPO step: one prompt, ``generations`` completions, the same rubric for each."""
+    prompt = [{"role": "user", "content": f"Question {step}: I get chest pain when I climb stairs. What should I do?"}]
+    completions = [f"<think>draft {step}.{i}</think>Answer-{step}-{i}: rest, and ask a cardiologist about an ECG."
+                   for i in range(sizes.generations)]
+    return [prompt] * sizes.generations, completions, [rubric(sizes.criteria)] * sizes.generations
+
+
+def correct_met(step: int, i: int, n: int) -> list[bool]:
+    from benchmarks.soak import truth
+
+    return [truth(f"Answer-{step}-{i}", f"criterion-{j}") for j in range(n)]
+
+
+def expected_keys(sizes: Any) -> dict[tuple[int, int, int], tuple[str, str, bool]]:
+    """(step, completion, criterion) -> (batched cache key, per-criterion cache key, correct verdict)."""
+    batched = render.load_template(render.BATCHED_TEMPLATE).identity
+    single = render.load_template(render.GRADE_TEMPLATE).identity
+    out = {}
+    for step in range(sizes.steps):
+        prompts, completions, rubrics = step_inputs(sizes, step)
+        for i, (p, c, r) in enumerate(zip(prompts, completions, rubrics)):
+            messages, answer = as_messages(p), extract_answer(c, True, False)
+            met = correct_met(step, i, sizes.criteria)
+            for j, crit in enumerate(r):
+                key = {"criterion": crit["criterion"], "points": float(crit["points"])}
+                out[(step, i, j)] = (cache_key(MODEL, batched, messages, answer, key),
+                                     cache_key(MODEL, single, messages, answer, key), met[j])
+    return out
+
+
+def settings(sizes: Any, urls: list[str], cache: Path) -> JudgeSettings:
+    """The ``judge:`` section of the soak (as a run config would give it)."""
+    return JudgeSettings(kind="openai", model=MODEL, base_url=urls, api_key_env="SOAK_BENCH_KEY", mode="batched",
+                         cache=cache, timeout=sizes.timeout, max_retries=3, max_concurrency=32,
+                         requests_per_minute=sizes.rpm, replica_retry_after=sizes.retry_after)
+
+
+def watch_clients(endpoint: Any, seen: Counter, timeout: float) -> None:
+    """Wrap this loop's clients' ``post`` to count what came back: HTTP errors by status, timeouts,
+    resets, answers cut short, batched answers whose ids are not the ones asked."""
+    import openai
+
+    for client in endpoint.state().clients:
+        def post(path: str, *, _post: Any = client.post, **kwargs: Any) -> Any:
+            return _watched(_post, path, kwargs, seen, timeout, openai)
+
+        client.post = post
+
+
+async def _watched(post: Any, path: str, kwargs: dict, seen: Counter, timeout: float, openai: Any) -> Any:
+    t0 = time.monotonic()
+    try:
+        raw = await post(path, **kwargs)
+    except openai.APIStatusError as e:
+        seen[f"http_{e.status_code}"] += 1
+        if e.status_code == 429 and e.response.headers.get("retry-after"):
+            seen["retry_after_header"] += 1
+        raise
+    except openai.APIConnectionError:  # the aiohttp transport names a reset a timeout too: tell them by the time
+        seen["timeout" if time.monotonic() - t0 >= 0.9 * timeout else "connection"] += 1
+        raise
+    data = json.loads(await raw.aread())
+    choice = data["choices"][0]
+    asked = render_ids(kwargs["body"]["messages"][-1]["content"])
+    try:
+        answer = json.loads(choice["message"]["content"])
+    except ValueError:
+        seen["truncated_json"] += 1
+        return raw
+    if asked and sorted(v.get("id") for v in answer.get("verdicts", [])) != sorted(asked):
+        seen["wrong_ids"] += 1
+    return raw
+
+
+def render_ids(prompt: str) -> list[str]:
+    import re
+
+    return re.findall(r"^\[(c\d+)\] ", prompt, flags=re.MULTILINE)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in [0, 1])."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def memory() -> dict[str, float]:
+    """Peak and current RSS (MiB) and open sockets of this process (Linux /proc)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    fds = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if _readable(fd)]
+    return {"peak": int(status["VmHWM"].split()[0]) / 1024, "rss": int(status["VmRSS"].split()[0]) / 1024,
+            "sockets": sum(f.startswith("socket:") for f in fds)}
+
+
+def _readable(fd: str) -> bool:
+    try:
+        os.readlink(f"/proc/self/fd/{fd}")
+        return True
+    except OSError:
+        return False
+
+
+async def run(sizes: Any, urls: list[str], cache: Path, progress: bool = True) -> dict:
+    seen: Counter = Counter()
+    tally = Counter()
+    times: list[float] = []
+    warm: dict | None = None
+    with judge_in_use(settings(sizes, urls, cache)) as judge:
+        func = make_reward_func(GuardedJudge(judge), "complexity", use_async=True, num_generations=sizes.generations)
+        watch_clients(judge.endpoint, seen, sizes.timeout)
+        networked = 0
+        for step in range(sizes.steps):
+            prompts, completions, rubrics = step_inputs(sizes, step)
+            metrics: dict[str, float] = {}
+            asked = sizes.generations * sizes.criteria
+            sent_before = judge.stats.requests
+            t0 = time.perf_counter()
+            try:
+                rewards = await asyncio.wait_for(func(prompts=prompts, completions=completions, rubrics=rubrics,
+                                                      log_metric=metrics.__setitem__), STEP_LIMIT_S)
+            except Exception as e:  # a step that raised or hung: every verdict of it is lost
+                print(f"step {step} failed: {type(e).__name__}: {e}", flush=True)
+                tally.update(asked=asked, lost=asked)
+                continue
+            times.append(time.perf_counter() - t0)
+            failed = round(metrics.get(f"{func.__name__}/judge_failure_rate", 0.0) * asked)
+            none = [i for i, r in enumerate(rewards) if r is None]
+            counted = len(none) if failed >= len(none) else 0  # each None needs a failed verdict behind it
+            returned = 0
+            for i, r in enumerate(rewards):
+                if r is None:
+                    continue
+                returned += sizes.criteria
+                want = score(func.strategy, [c["points"] for c in rubrics[i]], correct_met(step, i, sizes.criteria))
+                tally["wrong_rewards"] += abs(r - want) > 1e-9
+            excluded = counted * sizes.criteria
+            tally.update(asked=asked, returned=returned, excluded=excluded, failed_verdicts=failed,
+                         lost=asked - returned - excluded)
+            networked += judge.stats.requests > sent_before
+            if warm is None and networked >= max(1, sizes.steps // 10):
+                warm = memory()
+            if progress:
+                print(f"step {step}", flush=True)
+        end = memory()
+        await judge.aclose()
+        closed = memory()
+        warm = warm or end
+        return {**tally, "stats": judge.stats.snapshot(), "seen": dict(seen),
+                "failovers": sum(r["failures"] for r in judge.endpoints.snapshot()),
+                "step_ms": {"p50": 1000 * percentile(times, 0.5), "p99": 1000 * percentile(times, 0.99)} if times else {},
+                "rss": {"start": warm["peak"], "end": end["peak"], "rss_start": warm["rss"], "rss_end": end["rss"]},
+                "sockets": {"start": warm["sockets"], "end": end["sockets"], "closed": closed["sockets"]}}
+
+
+def worker_main(sizes: Any, urls: list[str], cache: Path, out: Path) -> None:
+    report = asyncio.run(run(sizes, urls, cache))
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
