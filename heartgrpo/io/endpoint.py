@@ -8,7 +8,8 @@ of ``max_concurrency`` requests (clients and semaphores are bound to the loop th
 Each request goes through an :class:`~heartgrpo.io.pool.EndpointPool`: least-busy routing
 over the replicas of ``base_url`` (one URL or a list), a replica that fails (no connection,
 timeout, 429, 5xx) taken out for ``replica_retry_after`` seconds and the request sent again at
-once to another, and the optional ``requests_per_minute`` / ``tokens_per_minute`` limits (a
+once to another (a replica that answered ``Retry-After`` is sent nothing until that wait is over),
+and the optional ``requests_per_minute`` / ``tokens_per_minute`` limits (a
 request counts ``characters / 4 + max_tokens`` tokens).
 
 Retries (:meth:`Endpoint.ask`): the client's own retries are off; timeouts, connection errors,
