@@ -80,7 +80,7 @@ def expected_keys(sizes: Any) -> dict[tuple[int, int, int], tuple[str, str, bool
 
 def settings(sizes: Any, urls: list[str], cache: Path) -> JudgeSettings:
     """The ``judge:`` section of the soak (as a run config would give it)."""
-    return JudgeSettings(kind="openai", model=MODEL, base_url=urls, api_key_env="SOAK_BENCH_KEY", mode="batched",
+    return JudgeSettings(kind="openai", model=MODEL, base_url=urls, api_key_env="SOAK_BENCH_KEY", mode=sizes.mode,
                          cache=cache, timeout=sizes.timeout, max_retries=3, max_concurrency=32,
                          requests_per_minute=sizes.rpm, replica_retry_after=sizes.retry_after)
 
@@ -90,21 +90,27 @@ def watch_clients(endpoint: Any, seen: Counter, timeout: float) -> None:
     resets, answers cut short, batched answers whose ids are not the ones asked."""
     import openai
 
-    for client in endpoint.state().clients:
-        def post(path: str, *, _post: Any = client.post, **kwargs: Any) -> Any:
-            return _watched(_post, path, kwargs, seen, timeout, openai)
+    quiet: dict[int, float] = {}  # replica -> until when its last 429 asked the client to wait
+    for k, client in enumerate(endpoint.state().clients):
+        def post(path: str, *, _post: Any = client.post, _k: int = k, **kwargs: Any) -> Any:
+            return _watched(_post, path, kwargs, seen, timeout, openai, quiet, _k)
 
         client.post = post
 
 
-async def _watched(post: Any, path: str, kwargs: dict, seen: Counter, timeout: float, openai: Any) -> Any:
+async def _watched(post: Any, path: str, kwargs: dict, seen: Counter, timeout: float, openai: Any,
+                   quiet: dict[int, float], replica: int) -> Any:
     t0 = time.monotonic()
+    if t0 < quiet.get(replica, 0.0):
+        seen["inside_retry_after"] += 1  # sent to a replica before the wait its 429 asked for was over
     try:
         raw = await post(path, **kwargs)
     except openai.APIStatusError as e:
         seen[f"http_{e.status_code}"] += 1
-        if e.status_code == 429 and e.response.headers.get("retry-after"):
+        wait = e.response.headers.get("retry-after")
+        if e.status_code == 429 and wait:
             seen["retry_after_header"] += 1
+            quiet[replica] = max(quiet.get(replica, 0.0), time.monotonic() + float(wait))
         raise
     except openai.APIConnectionError:  # the aiohttp transport names a reset a timeout too: tell them by the time
         seen["timeout" if time.monotonic() - t0 >= 0.9 * timeout else "connection"] += 1

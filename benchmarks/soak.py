@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from benchmarks import ROOT, md_table, quick_mode, write_section
@@ -74,6 +74,7 @@ class Sizes:
     rpm: float = 1200.0
     retry_after: float = 2.0
     every: int = 10  # one answer in ``every`` is a fault
+    mode: str = "batched"  # the judge's mode; per_criterion prompts carry no ids to get wrong
 
     @property
     def verdicts(self) -> int:
@@ -284,6 +285,8 @@ def section(result: dict, sizes: Sizes, quick: bool, wall: float) -> str:
             ["requests sent (client)", full["stats"]["requests"], restart["stats"]["requests"]],
             ["requests retried after a backoff", full["stats"]["retries"], restart["stats"]["retries"]],
             ["requests sent again at once to another replica (failover)", full["failovers"], restart["failovers"]],
+            ["requests sent to a replica inside the Retry-After of its 429", full["seen"].get("inside_retry_after", 0),
+             restart["seen"].get("inside_retry_after", 0)],
             ["cache hits", full["stats"]["cache_hits"], restart["stats"]["cache_hits"]],
             ["step ms p50 / p99", f"{step_ms(full, 'p50')} / {step_ms(full, 'p99')}", f"{step_ms(restart, 'p50')} / {step_ms(restart, 'p99')}"],
             ["peak RSS MiB after warm-up / at end", f"{full['rss']['start']:.1f} / {full['rss']['end']:.1f}",
@@ -298,13 +301,15 @@ def section(result: dict, sizes: Sizes, quick: bool, wall: float) -> str:
     cache_rows = [[name, a["rows"], a["duplicate_keys"], a["stored_twice"], a["wrong"], a["unknown"]] for name, a in audit.items()]
     growth = max(r["rss"]["end"] / r["rss"]["start"] - 1 for r in (full, restart))
     saved = full["stats"]["requests"] - restart["stats"]["requests"]
+    flag = " --quick" if quick else ""
+    command = f"python -m benchmarks --only soak{flag}" if sizes.mode == "batched" else f"python -m benchmarks.soak{flag} --mode {sizes.mode}"
     return "\n\n".join([
         "## Judge-layer soak: faults, dying replicas, a killed and restarted run",
-        f"Command: `python -m benchmarks --only soak{' --quick' if quick else ''}` (code: `benchmarks/soak.py`, "
+        f"Command: `{command}` (code: `benchmarks/soak.py`, "
         f"`benchmarks/_soak_worker.py`); wall time {wall:.0f} s on {os.cpu_count()} shared CPU cores. "
         f"{sizes.steps} GRPO steps of {sizes.generations} completions x {sizes.criteria} criteria "
         f"({sizes.verdicts} verdicts) through `make_reward_func(GuardedJudge(build_judge(judge)), \"complexity\")`, "
-        f"the judge `kind: openai, mode: batched` with {sizes.replicas} loopback replicas in `base_url`, "
+        f"the judge `kind: openai, mode: {sizes.mode}` with {sizes.replicas} loopback replicas in `base_url`, "
         f"`requests_per_minute: {sizes.rpm:g}`, `timeout: {sizes.timeout:g}`, `max_retries: 3`, "
         f"`replica_retry_after: {sizes.retry_after:g}` and the SQLite verdict cache; answers after "
         f"{sizes.latency * 1000:.0f} ms. One answer in {sizes.every} is a fault, the kinds in turn; every "
@@ -320,9 +325,9 @@ def section(result: dict, sizes: Sizes, quick: bool, wall: float) -> str:
         "timeout; a wrong id makes the judge ask that criterion again on its own; every 429 carried "
         f"`Retry-After` ({seen.get('retry_after_header', 0)} seen).",
         md_table(["fault", "injected", "seen"], fault_rows),
-        "The verdict cache after the runs (`SELECT key, COUNT(*) FROM verdicts GROUP BY key`): a "
-        "criterion answered in a batch is stored under its batched key, one asked again on its own "
-        "under its per-criterion key; never both.",
+        "The verdict cache after the runs (`SELECT key, COUNT(*) FROM verdicts GROUP BY key`): "
+        + ("a criterion answered in a batch is stored under its batched key, one asked again on its own "
+           "under its per-criterion key; never both." if sizes.mode == "batched" else "one row per criterion."),
         md_table(["cache", "rows", "keys with > 1 row", "criteria stored twice", "wrong verdicts", "rows of no verdict asked"], cache_rows),
         f"Restart: {restart['stats']['cache_hits']} of {restart['asked']} verdicts were cache hits (the killed "
         f"run's answers), and it sent {restart['stats']['requests']} requests against the full run's "
@@ -333,6 +338,7 @@ def section(result: dict, sizes: Sizes, quick: bool, wall: float) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK.verdicts} verdicts, a kill every {QUICK.kill_every:g} s")
+    parser.add_argument("--mode", choices=("batched", "per_criterion"), default="batched", help="the judge's mode")
     parser.add_argument("--worker", action="store_true", help="the judge side (started by the benchmark itself)")
     parser.add_argument("--urls", default="")
     parser.add_argument("--cache", type=Path)
@@ -345,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
         worker_main(Sizes(**json.loads(args.sizes)), args.urls.split(","), args.cache, args.out)
         return
     quick = quick_mode(args.quick)
-    sizes = QUICK if quick else FULL
+    sizes = replace(QUICK if quick else FULL, mode=args.mode)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         result = soak(sizes, Path(d))

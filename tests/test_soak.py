@@ -24,6 +24,7 @@ def test_reduced_soak_loses_nothing_and_the_restart_reuses_the_cache(tmp_path: P
     assert len(result["kills"]) == 1
     seen = {k: full["seen"].get(k, 0) + restart["seen"].get(k, 0) for k in (*KINDS, "connection", "retry_after_header")}
     assert all(n > 0 for n in seen.values()), seen
+    assert full["seen"].get("inside_retry_after", 0) == restart["seen"].get("inside_retry_after", 0) == 0
     for audit in result["audit"].values():
         assert audit["duplicate_keys"] == 0 and audit["stored_twice"] == 0
         assert audit["wrong"] == 0 and audit["unknown"] == 0 and audit["rows"] > 0
