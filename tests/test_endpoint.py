@@ -301,4 +301,4 @@ def test_a_replica_that_answers_retry_after_is_sent_nothing_until_the_wait_is_ov
         first_429 = arrivals["a"][0]
         assert arrivals["a"][1:], "the replica is used again once its wait is over"
         assert min(arrivals["a"][1:]) - first_429 >= 0.45
-        assert len(arrivals["b"]) > len(arrivals["a"])
+        assert sum(first_429 < t < min(arrivals["a"][1:]) for t in arrivals["b"]) >= 5  # b took them meanwhile
