@@ -1,14 +1,15 @@
 """Judge-layer soak: thousands of verdicts through GRPO's reward function against faulty, dying replicas.
 
-``python -m benchmarks.soak [--quick]`` (``python -m benchmarks --only soak``)
+``python -m benchmarks.soak [--quick] [--mode per_criterion]`` (``python -m benchmarks --only soak``)
 
-This process serves ``--replicas`` loopback judge replicas (:class:`heartgrpo.io.loopback.LoopbackServer`)
+This process serves ``Sizes.replicas`` loopback judge replicas (:class:`heartgrpo.io.loopback.LoopbackServer`)
 whose answers come from :class:`FaultyGrader`: every tenth answer is a fault, the kinds in turn
-(HTTP 500, HTTP 429 with ``Retry-After``, an answer held past the client's timeout, JSON cut
+(HTTP 500, HTTP 429 with ``Retry-After: 1``, an answer held past the client's timeout, JSON cut
 short with ``finish_reason: length``, a batched answer with a wrong criterion id); the others are
 correct verdicts, a hash of (answer, criterion) (:func:`truth`), so every reward can be checked.
-Every ``--kill-every`` seconds one replica (in turn) is stopped abruptly (open connections reset,
-new ones refused) and started again on its port ``--down`` seconds later.
+Every ``Sizes.kill_every`` seconds one replica (in turn) is stopped abruptly (open connections
+reset, new ones refused) and started again on its port ``Sizes.down`` seconds later. The sizes of
+a full run are :data:`FULL`, of ``--quick`` :data:`QUICK`.
 
 The judge side runs in a subprocess, ``python -m benchmarks.soak --worker ...`` (:mod:`benchmarks._soak_worker`):
 the judge that GRPO builds (``build_judge`` of a ``judge:`` section with the replica list, a
@@ -358,6 +359,29 @@ def main(argv: list[str] | None = None) -> None:
     body = section(result, sizes, quick, time.perf_counter() - t0)
     print(body)
     print(f"wrote {write_section('soak', body)}")
+    missed = goals_missed(result)
+    if missed:
+        sys.exit("soak goals missed: " + "; ".join(missed))
+
+
+def goals_missed(result: dict) -> list[str]:
+    """The soak's goals that a result misses (none lost, wrong or stored twice, no request inside
+    a Retry-After, peak RSS growth <= 10%)."""
+    missed = []
+    for name in ("full", "restart"):
+        run = result["phases"][name]
+        for key in ("lost", "wrong_rewards"):
+            if run[key]:
+                missed.append(f"{name}: {key} = {run[key]}")
+        if run["seen"].get("inside_retry_after", 0):
+            missed.append(f"{name}: {run['seen']['inside_retry_after']} requests inside a Retry-After")
+        if run["rss"]["end"] > 1.1 * run["rss"]["start"]:
+            missed.append(f"{name}: peak RSS {run['rss']['start']:.0f} -> {run['rss']['end']:.0f} MiB")
+    for name, audit in result["audit"].items():
+        for key in ("duplicate_keys", "stored_twice", "wrong", "unknown"):
+            if audit[key]:
+                missed.append(f"{name} cache: {key} = {audit[key]}")
+    return missed
 
 
 if __name__ == "__main__":

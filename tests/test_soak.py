@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.soak import KINDS, FaultyGrader, Sizes, most_in_window, soak, truth
+from benchmarks.soak import KINDS, FaultyGrader, Sizes, goals_missed, most_in_window, soak, truth
 
 SMALL = Sizes(steps=20, generations=5, criteria=2, replicas=2, kill_every=0.0, down=0.3, max_kills=1,
               latency=0.005, timeout=0.5, rpm=6000.0, retry_after=0.3)
@@ -33,6 +33,9 @@ def test_reduced_soak_loses_nothing_and_the_restart_reuses_the_cache(tmp_path: P
     assert restart["stats"]["requests"] < full["stats"]["requests"]
     assert full["stats"]["cache_hits"] == 0
     assert full["most_per_window"] <= SMALL.rpm / 10 + 1
+    assert goals_missed(result) == []
+    full["lost"], result["audit"]["resumed"]["stored_twice"] = 1, 2  # and a miss would be named
+    assert goals_missed(result) == ["full: lost = 1", "resumed cache: stored_twice = 2"]
 
 
 def test_the_grader_faults_one_answer_in_ten_in_turn_and_answers_the_rest_correctly() -> None:
