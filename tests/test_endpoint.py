@@ -302,3 +302,23 @@ def test_a_replica_that_answers_retry_after_is_sent_nothing_until_the_wait_is_ov
         assert arrivals["a"][1:], "the replica is used again once its wait is over"
         assert min(arrivals["a"][1:]) - first_429 >= 0.45
         assert sum(first_429 < t < min(arrivals["a"][1:]) for t in arrivals["b"]) >= 5  # b took them meanwhile
+
+
+def test_a_loop_that_ends_takes_its_clients_out_of_the_endpoint() -> None:
+    """``asyncio.run`` of a request without ``aclose``: the loop's shutdown closes the clients and
+    drops them from the endpoint, so the dead loop and its clients are freed."""
+    import gc
+    import weakref
+
+    loops: list[weakref.ref] = []
+    with LoopbackServer(grading_responder()) as server:
+        endpoint = Endpoint("m", server.base_url, max_retries=0)
+
+        async def one(k: int) -> str:
+            loops.append(weakref.ref(asyncio.get_running_loop()))
+            return await endpoint.ask([{"role": "user", "content": f"q{k}"}], str)
+
+        answers = [asyncio.run(one(k)) for k in range(3)]
+    gc.collect()
+    assert all('"criteria_met"' in a for a in answers)
+    assert len(endpoint._loops) == 0 and all(ref() is None for ref in loops)
