@@ -2,8 +2,8 @@
 function over the judge GRPO builds, one call per step, every verdict accounted for.
 
 The judge is ``build_judge`` of a ``judge:`` section (:func:`settings`) behind ``GuardedJudge``,
-under ``make_reward_func(..., "complexity", num_generations=G)``, awaited on one event loop with a
-``log_metric`` as TRL >= 1.0 calls it. Per step, with ``N`` criteria and ``G`` completions:
+under ``make_reward_func(..., "complexity", num_generations=G)`` (async or not by the installed
+TRL, as GRPO builds it), called as TRL calls it (:func:`trl_caller`) with a ``log_metric``. Per step, with ``N`` criteria and ``G`` completions:
 
 * returned = ``N`` x completions whose reward is a number; each such reward must equal the
   reward of the correct verdicts (:func:`benchmarks.soak.truth`), else it counts as wrong;
@@ -23,6 +23,7 @@ import asyncio
 import json
 import math
 import os
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -86,16 +87,25 @@ def settings(sizes: Any, urls: list[str], cache: Path) -> JudgeSettings:
 
 
 def watch_clients(endpoint: Any, seen: Counter, timeout: float) -> None:
-    """Wrap this loop's clients' ``post`` to count what came back: HTTP errors by status, timeouts,
+    """Wrap the ``post`` of the clients ``endpoint`` makes on each event loop to count what came back: HTTP errors by status, timeouts,
     resets, answers cut short, batched answers whose ids are not the ones asked."""
     import openai
 
     quiet: dict[int, float] = {}  # replica -> until when its last 429 asked the client to wait
-    for k, client in enumerate(endpoint.state().clients):
-        def post(path: str, *, _post: Any = client.post, _k: int = k, **kwargs: Any) -> Any:
-            return _watched(_post, path, kwargs, seen, timeout, openai, quiet, _k)
+    make_state = endpoint.state
 
-        client.post = post
+    def state() -> Any:  # the clients of each event loop, wrapped once when the loop first uses them
+        loop_state = make_state()
+        if not getattr(loop_state, "watched", False):
+            for k, client in enumerate(loop_state.clients):
+                def post(path: str, *, _post: Any = client.post, _k: int = k, **kwargs: Any) -> Any:
+                    return _watched(_post, path, kwargs, seen, timeout, openai, quiet, _k)
+
+                client.post = post
+            loop_state.watched = True
+        return loop_state
+
+    endpoint.state = state
 
 
 async def _watched(post: Any, path: str, kwargs: dict, seen: Counter, timeout: float, openai: Any,
@@ -156,14 +166,42 @@ def _readable(fd: str) -> bool:
         return False
 
 
-async def run(sizes: Any, urls: list[str], cache: Path, progress: bool = True) -> dict:
+def trl_caller(func: Any, judge: Any) -> tuple[Any, Any]:
+    """``(call, close)`` as TRL calls ``func``: an async reward function on an event loop in a daemon
+    thread (``run_coroutine_threadsafe(...).result()``, TRL >= 0.27), a sync one directly (it runs
+    its own loop per call and closes its clients with it)."""
+    if not func.is_async:
+        return (lambda **kw: func(**kw)), (lambda: None)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def call(**kw: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(func(**kw), loop)
+        try:
+            return future.result(STEP_LIMIT_S)
+        finally:
+            future.cancel()  # a hung step: stop it (no-op when done)
+
+    def close() -> None:
+        asyncio.run_coroutine_threadsafe(judge.aclose(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+    return call, close
+
+
+def run(sizes: Any, urls: list[str], cache: Path, progress: bool = True) -> dict:
     seen: Counter = Counter()
     tally = Counter()
     times: list[float] = []
     warm: dict | None = None
     with judge_in_use(settings(sizes, urls, cache)) as judge:
-        func = make_reward_func(GuardedJudge(judge), "complexity", use_async=True, num_generations=sizes.generations)
+        # as build_reward_funcs makes it: async or not by the installed TRL
+        func = make_reward_func(GuardedJudge(judge), "complexity", num_generations=sizes.generations)
         watch_clients(judge.endpoint, seen, sizes.timeout)
+        call, close = trl_caller(func, judge)
         networked = 0
         for step in range(sizes.steps):
             prompts, completions, rubrics = step_inputs(sizes, step)
@@ -172,8 +210,7 @@ async def run(sizes: Any, urls: list[str], cache: Path, progress: bool = True) -
             sent_before = judge.stats.requests
             t0 = time.perf_counter()
             try:
-                rewards = await asyncio.wait_for(func(prompts=prompts, completions=completions, rubrics=rubrics,
-                                                      log_metric=metrics.__setitem__), STEP_LIMIT_S)
+                rewards = call(prompts=prompts, completions=completions, rubrics=rubrics, log_metric=metrics.__setitem__)
             except Exception as e:  # a step that raised or hung: every verdict of it is lost
                 print(f"step {step} failed: {type(e).__name__}: {e}", flush=True)
                 tally.update(asked=asked, lost=asked)
@@ -198,10 +235,10 @@ async def run(sizes: Any, urls: list[str], cache: Path, progress: bool = True) -
             if progress:
                 print(f"step {step}", flush=True)
         end = memory()
-        await judge.aclose()
+        close()
         closed = memory()
         warm = warm or end
-        return {**tally, "stats": judge.stats.snapshot(), "seen": dict(seen),
+        return {**tally, "stats": judge.stats.snapshot(), "seen": dict(seen), "async": func.is_async,
                 "failovers": sum(r["failures"] for r in judge.endpoints.snapshot()),
                 "step_ms": {"p50": 1000 * percentile(times, 0.5), "p99": 1000 * percentile(times, 0.99)} if times else {},
                 "rss": {"start": warm["peak"], "end": end["peak"], "rss_start": warm["rss"], "rss_end": end["rss"]},
@@ -209,5 +246,5 @@ async def run(sizes: Any, urls: list[str], cache: Path, progress: bool = True) -
 
 
 def worker_main(sizes: Any, urls: list[str], cache: Path, out: Path) -> None:
-    report = asyncio.run(run(sizes, urls, cache))
+    report = run(sizes, urls, cache)
     out.write_text(json.dumps(report, indent=1), encoding="utf-8")

@@ -14,7 +14,7 @@ a full run are :data:`FULL`, of ``--quick`` :data:`QUICK`.
 The judge side runs in a subprocess, ``python -m benchmarks.soak --worker ...`` (:mod:`benchmarks._soak_worker`):
 the judge that GRPO builds (``build_judge`` of a ``judge:`` section with the replica list, a
 ``requests_per_minute`` limit and the SQLite verdict cache, behind ``GuardedJudge``) under
-``make_reward_func(..., "complexity")``, awaited on one event loop as TRL does, one call per
+``make_reward_func(..., "complexity")``, called as the installed TRL calls it, one call per
 GRPO step of ``--generations`` completions x ``--criteria`` criteria. Three runs:
 
 1. a full run with its own cache;
@@ -188,12 +188,10 @@ def run_worker(sizes: Sizes, urls: list[str], cache: Path, out: Path, kill_after
     that is not killed); with ``kill_after``, SIGKILL it once that many steps are done. Returns its
     report (for a killed run: the steps done and the seconds)."""
     if in_process and kill_after is None:
-        import asyncio
-
         from benchmarks._soak_worker import run
 
         t0 = time.perf_counter()
-        return {**asyncio.run(run(sizes, urls, cache, progress=False)), "seconds": time.perf_counter() - t0}
+        return {**run(sizes, urls, cache, progress=False), "seconds": time.perf_counter() - t0}
     env = {**os.environ, KEY_ENV: "loopback", "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
     t0 = time.perf_counter()
     proc = subprocess.Popen(worker_command(sizes, urls, cache, out), cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -303,13 +301,16 @@ def section(result: dict, sizes: Sizes, quick: bool, wall: float) -> str:
     growth = max(r["rss"]["end"] / r["rss"]["start"] - 1 for r in (full, restart))
     saved = full["stats"]["requests"] - restart["stats"]["requests"]
     flag = " --quick" if quick else ""
+    how = ("async, awaited on TRL's event-loop thread" if full.get("async") else "sync, one event loop per call") + \
+        f", TRL {_trl_version()}"
     command = f"python -m benchmarks --only soak{flag}" if sizes.mode == "batched" else f"python -m benchmarks.soak{flag} --mode {sizes.mode}"
     return "\n\n".join([
         "## Judge-layer soak: faults, dying replicas, a killed and restarted run",
         f"Command: `{command}` (code: `benchmarks/soak.py`, "
         f"`benchmarks/_soak_worker.py`); wall time {wall:.0f} s on {os.cpu_count()} shared CPU cores. "
         f"{sizes.steps} GRPO steps of {sizes.generations} completions x {sizes.criteria} criteria "
-        f"({sizes.verdicts} verdicts) through `make_reward_func(GuardedJudge(build_judge(judge)), \"complexity\")`, "
+        f"({sizes.verdicts} verdicts) through `make_reward_func(GuardedJudge(build_judge(judge)), \"complexity\")` "
+        f"({how}), "
         f"the judge `kind: openai, mode: {sizes.mode}` with {sizes.replicas} loopback replicas in `base_url`, "
         f"`requests_per_minute: {sizes.rpm:g}`, `timeout: {sizes.timeout:g}`, `max_retries: 3`, "
         f"`replica_retry_after: {sizes.retry_after:g}` and the SQLite verdict cache; answers after "
@@ -334,6 +335,15 @@ def section(result: dict, sizes: Sizes, quick: bool, wall: float) -> str:
         f"run's answers), and it sent {restart['stats']['requests']} requests against the full run's "
         f"{full['stats']['requests']}: {saved} saved. Peak RSS growth after warm-up: {growth:+.1%} (goal <= 10%).",
     ])
+
+
+def _trl_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trl")
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def main(argv: list[str] | None = None) -> None:
