@@ -25,6 +25,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,12 @@ def watch_clients(endpoint: Any, seen: Counter, timeout: float) -> None:
         loop_state = make_state()
         if not getattr(loop_state, "watched", False):
             for k, client in enumerate(loop_state.clients):
-                def post(path: str, *, _post: Any = client.post, _k: int = k, **kwargs: Any) -> Any:
-                    return _watched(_post, path, kwargs, seen, timeout, openai, quiet, _k)
+                # the client's own post through a weak reference: a closure on the client that held
+                # the client would make a cycle, and clients freed only by the cycle collector
+                # (one set a step on the sync path) grow the RSS that this benchmark measures
+                def post(path: str, *, _client: Any = weakref.ref(client), _k: int = k, **kwargs: Any) -> Any:
+                    client = _client()
+                    return _watched(type(client).post.__get__(client), path, kwargs, seen, timeout, openai, quiet, _k)
 
                 client.post = post
             loop_state.watched = True
