@@ -29,6 +29,7 @@ judge failure (its completion got ``None``, which TRL excludes, and the step's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -222,7 +223,7 @@ def cache_audit(path: Path, sizes: Sizes) -> dict:
     correct one, rows that belong to no verdict asked."""
     from benchmarks._soak_worker import expected_keys
 
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT key, kind, value FROM verdicts").fetchall()
         per_key = conn.execute("SELECT key, COUNT(*) FROM verdicts GROUP BY key HAVING COUNT(*) > 1").fetchall()
     stored = {k: v for k, _kind, v in rows}
