@@ -80,6 +80,7 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("orbit_race", "ORBIT arms: pass@k prefilter and rubric curricula in the strategy race", timeout_s=2400, default=False),
     Benchmark("consult", "Consultations: multi-turn GRPO learns to ask (exact CPU task)", timeout_s=1800, default=False),
     Benchmark("refine", "Self-refined SFT data: wiring and cost against a scripted writer", timeout_s=600),
+    Benchmark("soak", "Judge-layer soak: faults, dying replicas, a killed and restarted run", timeout_s=1200, default=False),
 )
 
 

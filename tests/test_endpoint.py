@@ -4,6 +4,7 @@ cache keys that never see the replica URL. Real HTTP servers on 127.0.0.1 (the l
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 import threading
 import time
 
@@ -264,3 +265,60 @@ def test_judge_and_data_settings_share_endpoint_settings() -> None:
     assert [r.url for r in chat.pool.replicas] == ["http://a/v1", "http://b/v1"] and chat.pool.limiter.requests_per_minute == 30
     with pytest.raises(ValueError, match="distinct URLs"):
         LLMSettings(model="m", base_url=["http://a/v1", "http://a/v1"])
+
+
+def test_a_replica_that_answers_retry_after_is_sent_nothing_until_the_wait_is_over() -> None:
+    """One URL: the retry waits for the server's Retry-After (not the short backoff). Two URLs whose
+    first answers 429 with Retry-After 0.5 s while replicas are otherwise out for 0.05 s: the other
+    takes every request until the 0.5 s are over."""
+    arrivals: dict[str, list[float]] = {"one": [], "a": [], "b": []}
+
+    def limited(name: str, first: Reply) -> Any:
+        def respond(request: dict, index: int) -> Reply:
+            arrivals[name].append(time.monotonic())
+            return first if index == 0 else Reply('{"criteria_met": true}')
+        return respond
+
+    pause = Reply(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "0.5"})
+    with LoopbackServer(limited("one", pause)) as one:
+        endpoint = Endpoint("m", one.base_url, max_retries=2, backoff_base=0.001, backoff_max=0.002)
+        assert asyncio.run(endpoint.ask([{"role": "user", "content": "q"}], str)) == '{"criteria_met": true}'
+        assert arrivals["one"][1] - arrivals["one"][0] >= 0.45
+
+    with LoopbackServer(limited("a", pause)) as a, LoopbackServer(limited("b", Reply("ok"))) as b:
+        endpoint = Endpoint("m", [a.base_url, b.base_url], max_retries=0, replica_retry_after=0.05)
+
+        async def main() -> list[str]:
+            out = []
+            for k in range(30):  # one at a time: least-busy routing alone would alternate a and b
+                out.append(await endpoint.ask([{"role": "user", "content": f"q{k}"}], str))
+                await asyncio.sleep(0.02)
+            await endpoint.aclose()
+            return out
+
+        answers = asyncio.run(main())
+        assert len(answers) == 30
+        first_429 = arrivals["a"][0]
+        assert arrivals["a"][1:], "the replica is used again once its wait is over"
+        assert min(arrivals["a"][1:]) - first_429 >= 0.45
+        assert sum(first_429 < t < min(arrivals["a"][1:]) for t in arrivals["b"]) >= 5  # b took them meanwhile
+
+
+def test_a_loop_that_ends_takes_its_clients_out_of_the_endpoint() -> None:
+    """``asyncio.run`` of a request without ``aclose``: the loop's shutdown closes the clients and
+    drops them from the endpoint, so the dead loop and its clients are freed."""
+    import gc
+    import weakref
+
+    loops: list[weakref.ref] = []
+    with LoopbackServer(grading_responder()) as server:
+        endpoint = Endpoint("m", server.base_url, max_retries=0)
+
+        async def one(k: int) -> str:
+            loops.append(weakref.ref(asyncio.get_running_loop()))
+            return await endpoint.ask([{"role": "user", "content": f"q{k}"}], str)
+
+        answers = [asyncio.run(one(k)) for k in range(3)]
+    gc.collect()
+    assert all('"criteria_met"' in a for a in answers)
+    assert len(endpoint._loops) == 0 and all(ref() is None for ref in loops)

@@ -80,3 +80,43 @@ def test_one_description_names_the_judge_in_title_and_note():
     assert (judge_label(Own()), judge_note(GuardedJudge(Own()))) == (" - mine", "It rewards what I say.")
     assert describe_judge(KeywordJudge()) == JudgeDescription(
         "", "Judge: KeywordJudge; a gain is a gain in the rubric score as that judge grades it.")
+
+
+def test_sync_reward_calls_over_the_guarded_judge_free_their_loops_and_clients():
+    """TRL < 0.27 calls the reward function synchronously: each call runs its own event loop and
+    makes the endpoint's clients on it. Through the GuardedJudge that GRPO wires in, every call's
+    clients must be closed and dropped after it, and its loop freed once its batch leaves the
+    reward's recent-batch memory (they once stayed in the endpoint: about 1 MiB a step)."""
+    import asyncio
+    import gc
+    import weakref
+
+    from heartgrpo.io.loopback import LoopbackServer, grading_responder
+    from heartgrpo.judge import OpenAIJudge
+    from heartgrpo.rewards import make_reward_func
+
+    loops: list[weakref.ref] = []
+
+    class Watched(OpenAIJudge):
+        async def grade(self, prompt, response, rubrics):
+            loops.append(weakref.ref(asyncio.get_running_loop()))
+            return await super().grade(prompt, response, rubrics)
+
+    with LoopbackServer(grading_responder()) as server:
+        judge = Watched("m", base_url=server.base_url, max_retries=0)
+        reward = make_reward_func(GuardedJudge(judge), "complexity", use_async=False)
+        for step in range(12):
+            rewards = reward(prompts=["q"] * 2, completions=[f"answer {step} {i}" for i in range(2)], rubrics=[RUBRIC] * 2)
+            assert all(r is not None for r in rewards)
+        gc.collect()
+        calls = list({id(ref): ref for ref in loops}.values())  # one loop a call
+        assert len(calls) == 12 and len(judge.endpoint._loops) == 0
+        assert sum(ref() is not None for ref in calls) <= reward.recent.size  # only the last batches' results keep theirs
+
+        async def closed_by_the_guard() -> int:
+            await judge.grade([{"role": "user", "content": "q"}], "one more", RUBRIC)
+            made = len(judge.endpoint._loops)
+            await GuardedJudge(judge).aclose()
+            return made - len(judge.endpoint._loops)
+
+        assert asyncio.run(closed_by_the_guard()) == 1

@@ -65,3 +65,17 @@ def test_chat_client_retries_429_and_malformed_then_caches(tmp_path):
         again = _chat(server, cache=tmp_path / "c.sqlite")
         assert asyncio.run(again.complete([{"role": "user", "content": "hi"}], json.loads)) == {"ok": True}
         assert len(server.requests) == 3 and again.stats["cache_hits"] == 1
+
+
+def test_retry_after_is_read_as_seconds_milliseconds_or_a_date_and_capped():
+    from heartgrpo.io.retry import RETRY_AFTER_CAP, retry_after_seconds
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    error = openai.RateLimitError("slow down", response=httpx.Response(429, request=request, headers={"Retry-After": "1.5"}), body=None)
+    assert retry_after_seconds(error) == 1.5
+    assert retry_after_seconds({"retry-after-ms": "200", "Retry-After": "9"}) == 0.2  # the finer one wins
+    assert retry_after_seconds({"Retry-After": "Thu, 01 Jan 1970 00:00:30 GMT"}, now=20.0) == 10.0
+    assert retry_after_seconds({"Retry-After": "Thu, 01 Jan 1970 00:00:30 GMT"}, now=40.0) == 0.0  # already past
+    assert retry_after_seconds({"Retry-After": "86400"}) == RETRY_AFTER_CAP
+    assert retry_after_seconds({"Retry-After": "later"}) is None and retry_after_seconds({}) is None
+    assert retry_after_seconds(RuntimeError("no response")) is None

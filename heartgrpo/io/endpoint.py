@@ -8,7 +8,8 @@ of ``max_concurrency`` requests (clients and semaphores are bound to the loop th
 Each request goes through an :class:`~heartgrpo.io.pool.EndpointPool`: least-busy routing
 over the replicas of ``base_url`` (one URL or a list), a replica that fails (no connection,
 timeout, 429, 5xx) taken out for ``replica_retry_after`` seconds and the request sent again at
-once to another, and the optional ``requests_per_minute`` / ``tokens_per_minute`` limits (a
+once to another (a replica that answered ``Retry-After`` is sent nothing until that wait is over),
+and the optional ``requests_per_minute`` / ``tokens_per_minute`` limits (a
 request counts ``characters / 4 + max_tokens`` tokens).
 
 Retries (:meth:`Endpoint.ask`): the client's own retries are off; timeouts, connection errors,
@@ -149,21 +150,27 @@ class _LoopState:
     closer: Any = None
 
 
-async def _close_with_the_loop(clients: list[Any]) -> Any:
+async def _close_with_the_loop(clients: list[Any], forget: Callable[[], None]) -> Any:
     """An async generator held suspended on its loop: ``asyncio.run`` (and any runner calling
-    ``loop.shutdown_asyncgens()``) finalises it before closing the loop, which closes ``clients``.
-    Each ``asyncio.run(judge.grade(...))`` of a notebook thus closes the clients it made."""
+    ``loop.shutdown_asyncgens()``) finalises it before closing the loop, which closes ``clients``
+    and calls ``forget`` (the endpoint drops the loop's state: the clients refer to their loop, so
+    a state left in the endpoint's weak table would keep the dead loop and its clients alive).
+    Each ``asyncio.run(judge.grade(...))`` of a notebook, and each call of a sync reward function,
+    thus closes and frees the clients it made."""
     try:
         yield
     finally:
-        for client in clients:
-            await client.close()
+        try:
+            for client in clients:
+                await client.close()
+        finally:
+            forget()
 
 
-def _hook_to_loop(clients: list[Any]) -> Any:
+def _hook_to_loop(clients: list[Any], forget: Callable[[], None]) -> Any:
     """Start :func:`_close_with_the_loop` on the running loop (its first step runs synchronously
     up to the ``yield``, which registers it with the loop's async-generator hooks)."""
-    closer = _close_with_the_loop(clients)
+    closer = _close_with_the_loop(clients, forget)
     try:
         closer.asend(None).send(None)
     except StopIteration:
@@ -275,7 +282,7 @@ class Endpoint:
                 key = os.environ.get(self.api_key_env) or "EMPTY"
                 clients = [AsyncOpenAI(base_url=r.url, api_key=key, timeout=self.timeout, max_retries=0,
                                        http_client=self._http_client()) for r in self.pool.replicas]
-            closer = None if self._client is not None else _hook_to_loop(clients)
+            closer = None if self._client is not None else _hook_to_loop(clients, lambda: self._loops.pop(loop, None))
             state = self._loops[loop] = _LoopState(clients, asyncio.Semaphore(self.max_concurrency), closer=closer)
         return state
 

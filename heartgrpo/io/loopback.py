@@ -5,7 +5,7 @@ and any ``POST`` (``/v1/chat/completions``) by calling
 ``responder(request_json, index)`` (``index`` counts requests from 0) and acting on the
 :class:`Reply` it returns: wait ``delay`` seconds, then close the connection without an answer
 (``close=True``), or send ``status`` with a chat-completion body around ``content`` (or the raw
-``body``). Every request body is kept in ``server.requests``; ``max_in_flight`` is the most requests
+``body``) and any extra ``headers`` (``{"Retry-After": "1"}``). Every request body is kept in ``server.requests``; ``max_in_flight`` is the most requests
 open at once. Standard library only (asyncio streams, HTTP/1.1 keep-alive).
 
 Example:
@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["LoopbackServer", "Reply", "chat_completion", "grading_responder", "prompt_of"]
@@ -36,6 +36,7 @@ class Reply:
     delay: float = 0.0
     close: bool = False
     body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def chat_completion(content: str, model: str = "loopback") -> dict:
@@ -138,8 +139,9 @@ class LoopbackServer:
                     return
                 body = reply.body if reply.body is not None else chat_completion(reply.content or "")
                 data = (body if isinstance(body, str) else json.dumps(body)).encode()
+                extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
                 writer.write(
-                    f"HTTP/1.1 {reply.status} X\r\nContent-Type: application/json\r\n"
+                    f"HTTP/1.1 {reply.status} X\r\nContent-Type: application/json\r\n{extra}"
                     f"Content-Length: {len(data)}\r\n\r\n".encode() + data
                 )
                 await writer.drain()

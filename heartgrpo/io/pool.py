@@ -8,7 +8,9 @@ replica fault (the caller says which errors are: connection errors, timeouts, 5x
 replica out for ``retry_after`` seconds and is sent again, at once, to another replica, so one
 replica dying loses no answer. When every replica has failed for this request the last error is
 raised (the caller's own retry with backoff then runs); when every replica is out, the one due back
-first is tried, so a pool of one URL behaves exactly like that URL alone.
+first is tried, so a pool of one URL behaves exactly like that URL alone. A replica whose answer
+said how long to wait (``Retry-After``, :func:`heartgrpo.io.retry.retry_after_seconds`) is out for
+at least that long and is sent nothing before then: a request routed to it waits.
 
 Rate limits (``requests_per_minute``, ``tokens_per_minute``) are optional and apply to every
 request the pool sends, on whichever replica. They are kept by spacing: request k may start no
@@ -38,6 +40,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from heartgrpo.io.retry import retry_after_seconds
+
 __all__ = ["EndpointPool", "RateLimiter", "Replica", "replica_fault"]
 
 T = TypeVar("T")
@@ -45,7 +49,8 @@ T = TypeVar("T")
 
 @dataclass
 class Replica:
-    """One replica's URL and counters. ``down_until`` is the clock time it is tried again."""
+    """One replica's URL and counters. ``down_until`` is the clock time it is tried again;
+    ``wait_until`` the clock time before which it is sent nothing (its ``Retry-After``)."""
 
     url: str | None
     index: int
@@ -54,6 +59,7 @@ class Replica:
     failures: int = 0
     down_until: float | None = None
     last_error: str | None = None
+    wait_until: float | None = None
 
     def snapshot(self) -> dict:
         return {"url": self.url, "sent": self.sent, "in_flight": self.in_flight, "failures": self.failures,
@@ -115,6 +121,12 @@ def replica_fault(error: BaseException) -> bool:
     return isinstance(error, openai.APIStatusError) and (error.status_code == 429 or error.status_code >= 500)
 
 
+def _back_at(replica: Replica) -> float:
+    """The clock time ``replica`` may be sent a request again (-inf: now)."""
+    times = [t for t in (replica.down_until, replica.wait_until) if t is not None]
+    return max(times, default=float("-inf"))
+
+
 class EndpointPool:
     """Replicas of one endpoint behind least-busy routing, failover and optional rate limits."""
 
@@ -133,6 +145,7 @@ class EndpointPool:
         self.replicas = [Replica(u, i) for i, u in enumerate(urls)]
         self.retry_after = retry_after
         self.clock = clock
+        self.sleep = sleep
         self.limiter = RateLimiter(requests_per_minute, tokens_per_minute, clock=clock, sleep=sleep)
         self._lock = threading.Lock()
 
@@ -141,18 +154,25 @@ class EndpointPool:
 
     def pick(self, exclude: set[int] | frozenset[int] = frozenset()) -> Replica:
         """The least busy healthy replica not in ``exclude``; when all of those are out, the one
-        due back first. A replica whose ``down_until`` has passed counts as healthy again."""
+        due back first. A replica whose ``down_until`` and ``wait_until`` have passed counts as
+        healthy again."""
         now = self.clock()
         candidates = [r for r in self.replicas if r.index not in exclude] or list(self.replicas)
-        healthy = [r for r in candidates if r.down_until is None or r.down_until <= now]
+        healthy = [r for r in candidates if _back_at(r) <= now]
         if healthy:
             return min(healthy, key=lambda r: (r.in_flight, r.sent, r.index))
-        return min(candidates, key=lambda r: (r.down_until, r.index))
+        return min(candidates, key=lambda r: (_back_at(r), r.index))
 
     def mark_down(self, replica: Replica, error: BaseException | str) -> None:
+        """Take ``replica`` out for ``retry_after`` seconds; when the error's answer said how long
+        to wait (``Retry-After``), it is also sent nothing until that is over."""
+        wait = None if isinstance(error, str) else retry_after_seconds(error)
         with self._lock:
+            now = self.clock()
             replica.failures += 1
-            replica.down_until = self.clock() + self.retry_after
+            if wait:
+                replica.wait_until = max(replica.wait_until or now, now + wait)
+            replica.down_until = now + self.retry_after
             replica.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:200]
 
     def mark_up(self, replica: Replica) -> None:
@@ -168,6 +188,9 @@ class EndpointPool:
         while True:
             replica = self.pick(tried)
             await self.limiter.acquire(tokens)
+            wait = (replica.wait_until or 0.0) - self.clock()
+            if wait > 0:  # it asked for a pause (no other replica is up, or it asked while we waited): keep to it
+                await self.sleep(wait)
             with self._lock:
                 replica.in_flight += 1
                 replica.sent += 1

@@ -88,6 +88,12 @@ class GuardedJudge:
         """The wrapped judge's description (:func:`heartgrpo.judge.types.describe_judge`)."""
         return describe_judge(self.inner)
 
+    async def aclose(self) -> None:
+        """Close the wrapped judge's HTTP clients of the running loop (a judge without any: nothing)."""
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
     def down_for(self) -> float:
         """Seconds since the judge started failing every verdict (0 when it is up)."""
         return 0.0 if self._down_since is None else self.clock() - self._down_since
