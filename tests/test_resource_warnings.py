@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent(
     import heartgrpo.io.endpoint as endpoint
 
     if sys.argv[1] == "unhooked":  # the fault: per-loop clients are no longer closed with their loop
-        endpoint._hook_to_loop = lambda clients: None
+        endpoint._hook_to_loop = lambda *args: None
     conv = [{"role": "user", "content": "Chest pain while on a blood thinner: what now?"}]
     rubric = [{"criterion": "Advises calling emergency services", "points": 5},
               {"criterion": "Asks about an aspirin allergy", "points": 3}]
