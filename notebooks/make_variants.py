@@ -28,6 +28,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the checkout's heartgrpo, when run as a script
+
+from heartgrpo.doctor.stack import read_requirements as requirements  # noqa: E402  (one reader of the T4 lists)
 NOTEBOOKS = ["01_data_prep.ipynb", "02_sft_warm_start.ipynb", "03_grpo_unsloth_vllm.ipynb", "04_evaluation.ipynb"]
 #: notebooks that need the workstation stack: their variants keep the cells and say so at the top
 WORKSTATION_ONLY = ["05_consultation_grpo.ipynb"]
@@ -52,18 +55,6 @@ STACK_STEPS = [
 ]
 SKIP_GPU_ENV = "HEARTGRPO_SKIP_GPU_INSTALL"
 REPO_ENV = "HEARTGRPO_REPO"
-
-
-def requirements(path: Path) -> list[str]:
-    """The requirement lines of a requirements file (comments and blank lines dropped)."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            out.append(line)
-    if not out:
-        raise ValueError(f"{path}: no requirement in it")
-    return out
 
 
 def _pip_lines(stack_dir: Path, gpu: bool, indent: str) -> list[str]:
