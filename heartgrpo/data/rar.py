@@ -27,7 +27,7 @@ from heartgrpo.heart.classifier import classify
 from heartgrpo.config.data import RAR_HUB_IDS, RAR_SPLITS
 from heartgrpo.io.jsonl import iter_rows
 from heartgrpo.io.jsonl import BadRowReport, DataError, OnBadRow, handle_bad_row
-from heartgrpo.records import make_record
+from heartgrpo.records import check_message_length, make_record
 from heartgrpo.rubrics import AvoidancePolicy, RubricError, RubricWarning, parse_rar_rubric
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def rar_row_to_record(row: dict[str, Any], row_id: str, split: str, source: str 
     ``dropped_criteria`` counts the items ``drop`` removed.
     """
     try:
-        question = _text_field(row, "question", required=True)
+        question = check_message_length(_text_field(row, "question", required=True), "question")
         reference = _text_field(row, "reference_answer", required=False)
         if "rubric" not in row or row["rubric"] is None:
             raise DataError("field 'rubric': missing (expected a list of {title, description, weight})")
