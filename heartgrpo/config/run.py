@@ -34,20 +34,9 @@ from heartgrpo.rewards.strategies import Strategy, check_strategy
 from heartgrpo.rewards.trl import JudgeFailurePolicy
 
 __all__ = [
-    "ConfigError",
-    "FormatRewardSettings",
-    "GRPOSettings",
-    "HardwareSettings",
-    "JudgeSettings",
-    "LoggingSettings",
-    "LoraSettings",
-    "ModelSettings",
-    "RewardSettings",
-    "RunConfig",
-    "SFTSettings",
-    "StrategySpec",
-    "config_from_dict",
-    "load_config",
+    "ConfigError", "FormatRewardSettings", "GRPOSettings", "HardwareSettings", "JudgeSettings",
+    "LoggingSettings", "LoraSettings", "ModelSettings", "RewardSettings", "RunConfig", "SFTSettings",
+    "StrategySpec", "config_from_dict", "load_config",
 ]
 
 PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -316,19 +305,19 @@ class RunConfig(_Section):
         return path
 
 
-# ---------------------------------------------------------------------------------------------
-# loading with key paths and line numbers in errors
-# ---------------------------------------------------------------------------------------------
-
-
-def _key_lines(text: str) -> dict[tuple, int]:
-    """Map each key path (tuple of keys / list indices) of a YAML document to its 1-based line."""
+# loading, with key paths and line numbers in errors
+def _key_lines(text: str) -> tuple[dict[tuple, int], list[str]]:
+    """Each key path (tuple of keys / list indices) of a YAML document with its 1-based line, and the
+    keys written twice in one mapping (YAML keeps the last one silently), ``"<line>: a.b: ..."``."""
     lines: dict[tuple, int] = {}
+    repeats: list[str] = []
 
     def walk(node: Any, path: tuple) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 sub = path + (key_node.value,)
+                if sub in lines:
+                    repeats.append(f"{key_node.start_mark.line + 1}: {'.'.join(map(str, sub))}: key repeated (first at line {lines[sub]})")
                 lines[sub] = key_node.start_mark.line + 1
                 walk(value_node, sub)
         elif isinstance(node, yaml.SequenceNode):
@@ -339,10 +328,10 @@ def _key_lines(text: str) -> dict[tuple, int]:
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
-        return lines
+        return lines, repeats
     if root is not None:
         walk(root, ())
-    return lines
+    return lines, repeats
 
 
 def _format_errors(err: ValidationError, source: str, lines: dict[tuple, int]) -> str:
@@ -378,15 +367,25 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = err.object[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        return config_from_dict(raw, source=str(path))
+    lines, repeats = _key_lines(text)
+    if repeats:
+        raise ConfigError("invalid run configuration:" + "".join(f"\n  {path}:{r}" for r in repeats))
     for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, last = dotted.split(".")
-        for key in parents:
+        node, (*parents, last) = raw, dotted.split(".")
+        for depth, key in enumerate(parents):
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: override {dotted!r}: {'.'.join(parents[:depth + 1])} is a {type(node).__name__}, not a section")
         node[last] = value
-    return config_from_dict(raw, source=str(path), _lines=_key_lines(text))
+    return config_from_dict(raw, source=str(path), _lines=lines)
