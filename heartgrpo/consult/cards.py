@@ -167,7 +167,12 @@ def _raw_cards(path: Path) -> list[tuple[str, Any]]:
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        try:
+            data = yaml.safe_load(path.read_bytes().decode("utf-8")) or []
+        except UnicodeDecodeError as err:
+            raise CardError(str(path), "(file)", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+        except yaml.YAMLError as err:
+            raise CardError(str(path), "(file)", f"not valid YAML: {err}") from None
         if not isinstance(data, list):
             raise CardError(str(path), "(file)", "a YAML case file holds a list of cards")
         return [(f"{path}[{i}]", c) for i, c in enumerate(data)]
