@@ -175,15 +175,20 @@ class RubricStore:
 def load_generated_records(path: str | Path, splits: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """Canonical records from a ``records.jsonl`` of the generator, per split (others ignored).
 
-    Each row is validated again (:func:`heartgrpo.records.make_record`); errors name ``file:line``.
+    Each row is validated again (:func:`heartgrpo.records.make_record`); errors, a repeated id
+    among them, name ``file:line``.
     """
     wanted = list(splits)
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in wanted}
+    seen: dict[str, int] = {}
     for line_no, row in iter_rows(path):
         try:
             record = make_record(row)
         except DataError as exc:
             raise DataError(f"{path}:{line_no}: {exc}") from None
+        if record["id"] in seen:
+            raise DataError(f"{path}:{line_no}: field 'id': {record['id']!r} repeats line {seen[record['id']]}")
+        seen[record["id"]] = line_no
         if record["split"] in out:
             out[record["split"]].append(record)
     return out
