@@ -55,21 +55,22 @@ class Question:
     @classmethod
     def from_row(cls, row: Mapping[str, Any], default_id: str) -> Question:
         """Validate one input row; raises :class:`DataError` naming the field."""
-        raw = row.get("prompt", row.get("question"))
+        name = "prompt" if "prompt" in row else "question"
+        raw = row.get(name)
         if isinstance(raw, str):
             if not raw.strip():
-                raise DataError("field 'question': empty text")
-            prompt = [{"role": "user", "content": check_message_length(raw.strip(), "question")}]
+                raise DataError(f"field {name!r}: empty text")
+            prompt = [{"role": "user", "content": check_message_length(raw.strip(), name)}]
         elif isinstance(raw, list) and raw:
             prompt = []
             for i, m in enumerate(raw):
                 if not isinstance(m, Mapping) or not isinstance(m.get("content"), str) or m.get("role") not in ("system", "user", "assistant", "developer"):
-                    raise DataError(f"field 'prompt', message #{i}: expected {{role, content}}")
-                prompt.append({"role": m["role"], "content": check_message_length(m["content"], f"prompt[{i}].content")})
+                    raise DataError(f"field {name!r}, message #{i}: expected {{role, content}}")
+                prompt.append({"role": m["role"], "content": check_message_length(m["content"], f"{name}[{i}].content")})
             if prompt[-1]["role"] != "user":
-                raise DataError(f"field 'prompt': conversation must end on a user turn, ends on {prompt[-1]['role']!r}")
+                raise DataError(f"field {name!r}: conversation must end on a user turn, ends on {prompt[-1]['role']!r}")
         else:
-            raise DataError("expected a 'question' (text) or a 'prompt' (conversation ending on a user turn)")
+            raise DataError(f"field {name!r}: expected a 'question' (text) or a 'prompt' (conversation ending on a user turn)")
         ref = row.get("reference_answer")
         if ref is not None and not isinstance(ref, str):
             raise DataError(f"field 'reference_answer': expected text, got {type(ref).__name__}")
