@@ -30,6 +30,7 @@ from heartgrpo.config.data import DataSettings, RubricGenSettings
 from heartgrpo.config.eval import EvalSettings
 from heartgrpo.config.refine import RefineSettings
 from heartgrpo.config.orbit import OrbitSettings
+from heartgrpo.io.yamlfile import YamlError, parse_yaml, read_text
 from heartgrpo.rewards.strategies import Strategy, check_strategy
 from heartgrpo.rewards.trl import JudgeFailurePolicy
 
@@ -306,18 +307,14 @@ class RunConfig(_Section):
 
 
 # loading, with key paths and line numbers in errors
-def _key_lines(text: str) -> tuple[dict[tuple, int], list[str]]:
-    """Each key path (tuple of keys / list indices) of a YAML document with its 1-based line, and the
-    keys written twice in one mapping (YAML keeps the last one silently), ``"<line>: a.b: ..."``."""
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map each key path (tuple of keys / list indices) of a YAML document to its 1-based line."""
     lines: dict[tuple, int] = {}
-    repeats: list[str] = []
 
     def walk(node: Any, path: tuple) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 sub = path + (key_node.value,)
-                if sub in lines:
-                    repeats.append(f"{key_node.start_mark.line + 1}: {'.'.join(map(str, sub))}: key repeated (first at line {lines[sub]})")
                 lines[sub] = key_node.start_mark.line + 1
                 walk(value_node, sub)
         elif isinstance(node, yaml.SequenceNode):
@@ -328,10 +325,10 @@ def _key_lines(text: str) -> tuple[dict[tuple, int], list[str]]:
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
-        return lines, repeats
+        return lines
     if root is not None:
         walk(root, ())
-    return lines, repeats
+    return lines
 
 
 def _format_errors(err: ValidationError, source: str, lines: dict[tuple, int]) -> str:
@@ -367,20 +364,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = err.object[:err.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    try:  # a key written twice, YAML that does not parse, bytes that are not UTF-8: refused naming file:line
+        text = read_text(path)
+        raw = parse_yaml(text, str(path))
+    except YamlError as err:
+        raise ConfigError(str(err)) from None
     if not isinstance(raw, dict):
         return config_from_dict(raw, source=str(path))
-    lines, repeats = _key_lines(text)
-    if repeats:
-        raise ConfigError("invalid run configuration:" + "".join(f"\n  {path}:{r}" for r in repeats))
     for dotted, value in (overrides or {}).items():
         node, (*parents, last) = raw, dotted.split(".")
         for depth, key in enumerate(parents):
@@ -388,4 +378,4 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
             if not isinstance(node, dict):
                 raise ConfigError(f"{path}: override {dotted!r}: {'.'.join(parents[:depth + 1])} is a {type(node).__name__}, not a section")
         node[last] = value
-    return config_from_dict(raw, source=str(path), _lines=lines)
+    return config_from_dict(raw, source=str(path), _lines=_key_lines(text))
