@@ -14,7 +14,7 @@ Reading contract (:func:`iter_rows`, and :func:`read_rows` / :func:`read_jsonl` 
 
 Writing: :func:`append_row` writes one line and fsyncs (a crash loses at most the row being
 written), :func:`write_jsonl` writes a whole file, :func:`repair_tail` cuts a torn last line
-before appending again.
+before appending again (a whole row that only lacks its newline is kept).
 
 Example:
     >>> import tempfile, pathlib
@@ -185,13 +185,26 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str],
 
 
 def repair_tail(path: str | os.PathLike[str]) -> bool:
-    """Cut a truncated last line (no trailing newline); True when something was cut."""
+    """Cut a truncated last line (no trailing newline, not a JSON object); True when something was cut.
+
+    A last line that is a whole JSON object without its newline (as :func:`iter_rows` reads it) is
+    kept and given its newline, so the next append starts a line of its own.
+    """
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return False
     data = path.read_bytes()
     if data.endswith(b"\n"):
         return False
+    start = data.rfind(b"\n") + 1
+    try:
+        whole = isinstance(json.loads(data[start:].decode("utf-8-sig" if start == 0 else "utf-8")), dict)
+    except (ValueError, RecursionError):
+        whole = False
     with open(path, "r+b") as fh:
-        fh.truncate(data.rfind(b"\n") + 1)
-    return True
+        if whole:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
+    return not whole
