@@ -153,6 +153,8 @@ def corrupted(draw: st.DrawFn, reader: Reader, kind: str) -> Corrupted:
     if kind in ("wrong_type", "non_finite", "missing"):
         path = draw(st.sampled_from(reader.numbers if kind == "non_finite" else reader.fields))
         keys = {p for p in path if isinstance(p, str)}
+        if keys & {"rubric", "rubrics"}:  # rubric parsing names an item as "criterion #i"
+            keys.add("criterion #")
         if kind == "missing":
             _delete(rows[k], path)
         else:
