@@ -35,6 +35,8 @@ from heartgrpo.io.jsonl import DataError
 from heartgrpo.rubrics import Criterion, RubricError, parse_rubric
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
+    "check_message_length",
     "conversation_sha256",
     "CanonicalRecord",
     "Message",
@@ -43,8 +45,27 @@ __all__ = [
 ]
 
 
+#: the longest message text a record may hold, in characters. Real questions and turns are a few
+#: thousand characters at most; a longer one is a broken row, and the heart classifier, which reads
+#: every user turn, would spend seconds to minutes on it.
+MAX_MESSAGE_CHARS = 100_000
+
+
+def check_message_length(text: str, field: str) -> str:
+    """``text`` itself, or :class:`DataError` naming ``field`` when it is over :data:`MAX_MESSAGE_CHARS`.
+
+    >>> check_message_length("x" * 100_001, "question")
+    Traceback (most recent call last):
+    ...
+    heartgrpo.io.jsonl.DataError: field 'question': 100001 characters, over the limit of 100000
+    """
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise DataError(f"field {field!r}: {len(text)} characters, over the limit of {MAX_MESSAGE_CHARS}")
+    return text
+
+
 class Message(BaseModel):
-    """One chat turn."""
+    """One chat turn (content not blank, at most :data:`MAX_MESSAGE_CHARS` characters)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -56,6 +77,8 @@ class Message(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("message content is empty")
+        if len(value) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"message content is {len(value)} characters, over the limit of {MAX_MESSAGE_CHARS}")
         return value
 
 

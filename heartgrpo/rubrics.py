@@ -48,6 +48,7 @@ __all__ = [
     "RubricWarning",
     "category_from_points",
     "is_avoidance_pitfall",
+    "is_finite_number",
     "map_category_prefix",
     "parse_healthbench_rubric",
     "parse_rar_rubric",
@@ -159,12 +160,26 @@ def _where(row_id: str | None, index: int | None = None, field: str | None = Non
     return ", ".join(parts)
 
 
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that is finite as a float: what rubric points may be.
+
+    >>> [is_finite_number(v) for v in (5, -2.5, True, float("nan"), float("inf"), 10**400, "5")]
+    [True, True, False, False, False, False, False]
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _points(value: Any, row_id: str | None, index: int, field: str) -> float:
     if isinstance(value, bool) or value is None:
         raise RubricError(f"{_where(row_id, index, field)}: expected a finite number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise RubricError(
             f"{_where(row_id, index, field)}: expected a finite number, got {value!r}"
         ) from None

@@ -62,7 +62,7 @@ class CaseGenSettings(RubricGenSettings):
 
 
 class ConsultSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     cases: Literal["builtin", "exact"] | list[Path] = "builtin"
     patient: Literal["scripted", "llm"] = "scripted"

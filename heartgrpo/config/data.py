@@ -57,7 +57,7 @@ class RubricGenSettings(LLMSettings):
 class DataSettings(BaseModel):
     """Settings of :func:`heartgrpo.data.prepare.prepare_datasets`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     # where the data come from
     source: str = Field("sample", description="RaR-Medicine: 'sample' (bundled), 'hub', or a local file/directory")

@@ -22,7 +22,7 @@ __all__ = ["EvalSettings"]
 class EvalSettings(BaseModel):
     """Everything an evaluation run needs besides the model, the records and the judge."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     n: int | None = Field(500, ge=1, description="prompts in the eval subset (None: all)")
     seed: int = Field(42, description="seed of the subset sample")

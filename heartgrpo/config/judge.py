@@ -21,7 +21,7 @@ __all__ = ["HardwareSettings", "JudgeSettings", "LoggingSettings"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class JudgeSettings(EndpointSettings):
@@ -43,7 +43,7 @@ class JudgeSettings(EndpointSettings):
     (APPROXIMATE; its ``rate`` feeds ``rar_implicit``, its verdicts are its verifier's).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # model, base_url (one URL or a list of replicas), api_key_env, cache, timeout, max_retries,
     # requests_per_minute / tokens_per_minute (for the whole run: shared out over judge workers and

@@ -31,7 +31,7 @@ __all__ = ["FacetSwitches", "RefineSettings"]
 class FacetSwitches(BaseModel):
     """Which critique facets are asked for (each one an ablation switch)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     decision_making: bool = True
     communication: bool = True

@@ -30,24 +30,14 @@ from heartgrpo.config.data import DataSettings, RubricGenSettings
 from heartgrpo.config.eval import EvalSettings
 from heartgrpo.config.refine import RefineSettings
 from heartgrpo.config.orbit import OrbitSettings
+from heartgrpo.io.yamlfile import YamlError, parse_yaml, read_text
 from heartgrpo.rewards.strategies import Strategy, check_strategy
 from heartgrpo.rewards.trl import JudgeFailurePolicy
 
 __all__ = [
-    "ConfigError",
-    "FormatRewardSettings",
-    "GRPOSettings",
-    "HardwareSettings",
-    "JudgeSettings",
-    "LoggingSettings",
-    "LoraSettings",
-    "ModelSettings",
-    "RewardSettings",
-    "RunConfig",
-    "SFTSettings",
-    "StrategySpec",
-    "config_from_dict",
-    "load_config",
+    "ConfigError", "FormatRewardSettings", "GRPOSettings", "HardwareSettings", "JudgeSettings",
+    "LoggingSettings", "LoraSettings", "ModelSettings", "RewardSettings", "RunConfig", "SFTSettings",
+    "StrategySpec", "config_from_dict", "load_config",
 ]
 
 PAPER_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -316,11 +306,7 @@ class RunConfig(_Section):
         return path
 
 
-# ---------------------------------------------------------------------------------------------
-# loading with key paths and line numbers in errors
-# ---------------------------------------------------------------------------------------------
-
-
+# loading, with key paths and line numbers in errors
 def _key_lines(text: str) -> dict[tuple, int]:
     """Map each key path (tuple of keys / list indices) of a YAML document to its 1-based line."""
     lines: dict[tuple, int] = {}
@@ -378,15 +364,18 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    try:  # a key written twice, YAML that does not parse, bytes that are not UTF-8: refused naming file:line
+        text = read_text(path)
+        raw = parse_yaml(text, str(path))
+    except YamlError as err:
+        raise ConfigError(str(err)) from None
+    if not isinstance(raw, dict):
+        return config_from_dict(raw, source=str(path))
     for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, last = dotted.split(".")
-        for key in parents:
+        node, (*parents, last) = raw, dotted.split(".")
+        for depth, key in enumerate(parents):
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: override {dotted!r}: {'.'.join(parents[:depth + 1])} is a {type(node).__name__}, not a section")
         node[last] = value
     return config_from_dict(raw, source=str(path), _lines=_key_lines(text))

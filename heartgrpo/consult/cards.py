@@ -165,9 +165,12 @@ def parse_card(raw: Any, where: str) -> CaseCard:
 
 def _raw_cards(path: Path) -> list[tuple[str, Any]]:
     if path.suffix in (".yaml", ".yml"):
-        import yaml
+        from heartgrpo.io.yamlfile import YamlError, read_yaml
 
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        try:  # a key written twice, YAML that does not parse, bytes that are not UTF-8
+            data = read_yaml(path) or []
+        except YamlError as err:
+            raise CardError(err.where, "(file)", err.problem) from None
         if not isinstance(data, list):
             raise CardError(str(path), "(file)", "a YAML case file holds a list of cards")
         return [(f"{path}[{i}]", c) for i, c in enumerate(data)]

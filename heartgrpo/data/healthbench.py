@@ -25,6 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from heartgrpo.heart.classifier import classify
 from heartgrpo.io.jsonl import iter_rows
 from heartgrpo.io.jsonl import BadRowReport, DataError, OnBadRow, handle_bad_row
@@ -117,8 +119,10 @@ def _conversation(value: Any, row_id: str, field: str = "prompt") -> list[dict[s
             raise DataError(f"row {row_id!r}, field '{field}[{i}]': expected a message object")
         try:
             msg = Message.model_validate(message)
-        except Exception as exc:
-            raise DataError(f"row {row_id!r}, field '{field}[{i}]': {str(exc).splitlines()[-1].strip()} "
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join([f"{field}[{i}]", *(str(p) for p in first["loc"])])
+            raise DataError(f"row {row_id!r}, field {where!r}: {first['msg'].removeprefix('Value error, ')} "
                             "(expected {role: system|user|assistant, content: text})") from None
         out.append({"role": msg.role, "content": msg.content})
     return out

@@ -27,7 +27,7 @@ from heartgrpo.heart.classifier import classify
 from heartgrpo.config.data import RAR_HUB_IDS, RAR_SPLITS
 from heartgrpo.io.jsonl import iter_rows
 from heartgrpo.io.jsonl import BadRowReport, DataError, OnBadRow, handle_bad_row
-from heartgrpo.records import make_record
+from heartgrpo.records import check_message_length, make_record
 from heartgrpo.rubrics import AvoidancePolicy, RubricError, RubricWarning, parse_rar_rubric
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def rar_row_to_record(row: dict[str, Any], row_id: str, split: str, source: str 
     ``dropped_criteria`` counts the items ``drop`` removed.
     """
     try:
-        question = _text_field(row, "question", required=True)
+        question = check_message_length(_text_field(row, "question", required=True), "question")
         reference = _text_field(row, "reference_answer", required=False)
         if "rubric" not in row or row["rubric"] is None:
             raise DataError("field 'rubric': missing (expected a list of {title, description, weight})")
@@ -178,7 +178,8 @@ def load_rar_medicine(
     ``source``: ``"hub"`` (``datasets.load_dataset`` on each of ``hub_ids`` in turn), a local
     ``.jsonl``/``.json``/``.parquet`` file (its split read from the file name, else ``train``), or a
     directory holding split files (``train.jsonl``, ``val.jsonl``, ``data/test-00000-of-00001.parquet``).
-    Row ids are the row's ``id`` field when present, else ``rar-<split>-<index>``.
+    Row ids are the row's ``id`` field when present, else ``rar-<split>-<index>``; a repeated id (in
+    any split) is a bad row, as HealthBench's repeated ``prompt_id`` is.
     Nonstandard category prefixes are mapped and counted in one log line (not one warning per row);
     ``avoidance_pitfalls`` is passed to :func:`rar_row_to_record`.
     """
@@ -191,6 +192,7 @@ def load_rar_medicine(
         record_source = record_source or "rar-medicine"
     out: dict[str, list[dict[str, Any]]] = {split: [] for split in splits}
     counters = {split: 0 for split in splits}
+    seen: dict[str, str] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RubricWarning)
         for split, where, row in rows:
@@ -198,7 +200,10 @@ def load_rar_medicine(
             counters[split] += 1
             row_id = str(row["id"]) if isinstance(row.get("id"), (str, int)) else f"rar-{split}-{index:05d}"
             try:
+                if row_id in seen:
+                    raise DataError(f"row {row_id!r}, field 'id': duplicated (first at {seen[row_id]})")
                 out[split].append(rar_row_to_record(row, row_id, split, record_source, avoidance_pitfalls))
+                seen[row_id] = where
             except DataError as exc:
                 handle_bad_row(exc, where, on_bad_row, report)
     for w in caught:  # anything that is not a rubric warning goes on as it came

@@ -38,6 +38,7 @@ from heartgrpo.eval.jsonl import EvalInputError, iter_last_by_id, read_eval_rows
 from heartgrpo.io.jsonl import append_row, repair_tail
 from heartgrpo.eval.records import example_tags, final_answer, record_id
 from heartgrpo.judge.guarded import GuardedJudge, guarded
+from heartgrpo.rubrics import is_finite_number
 
 __all__ = ["grade_answers", "judge_info", "load_verdicts", "rescore", "verdict_to_dict"]
 
@@ -85,18 +86,31 @@ async def _grade_one(
     return [verdict_to_dict(v, f"id={rid} criterion {j}") for j, v in enumerate(verdicts)]
 
 
+def _is_tag_list(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(t, str) for t in value))
+
+
 def load_verdicts(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Latest verdict line per id; checks each criterion entry."""
+    """Latest verdict line per id (a regraded line supersedes an earlier one); checks each
+    criterion entry (finite ``points``, ``met`` true/false/null, ``tags`` a list of strings) and
+    ``example_tags``, raising :class:`EvalInputError` naming ``file:line``, the id and the field."""
     out: dict[str, dict[str, Any]] = {}
     for rid, line_no, row in iter_last_by_id(read_eval_rows(path), path):
+        where = f"{path}:{line_no}: id={rid}"
         crits = row.get("criteria")
         if not isinstance(crits, list) or not crits:
-            raise EvalInputError(f"{path}:{line_no}: id={rid}: field 'criteria' must be a non-empty list")
+            raise EvalInputError(f"{where}: field 'criteria' must be a non-empty list")
         for j, c in enumerate(crits):
             if not isinstance(c, Mapping) or "points" not in c or "met" not in c:
-                raise EvalInputError(f"{path}:{line_no}: id={rid}: criteria[{j}] needs 'points' and 'met'")
+                raise EvalInputError(f"{where}: criteria[{j}] needs 'points' and 'met'")
+            if not is_finite_number(c["points"]):
+                raise EvalInputError(f"{where}: criteria[{j}].points must be a finite number, got {c['points']!r}")
             if c["met"] is not None and not isinstance(c["met"], bool):
-                raise EvalInputError(f"{path}:{line_no}: id={rid}: criteria[{j}].met must be true, false or null")
+                raise EvalInputError(f"{where}: criteria[{j}].met must be true, false or null")
+            if not _is_tag_list(c.get("tags")):
+                raise EvalInputError(f"{where}: criteria[{j}].tags must be a list of strings")
+        if not _is_tag_list(row.get("example_tags")):
+            raise EvalInputError(f"{where}: field 'example_tags' must be a list of strings")
         out[rid] = row
     return out
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from heartgrpo.answer_format import extract_answer
 from heartgrpo.eval.jsonl import EvalInputError, read_eval_rows
+from heartgrpo.rubrics import is_finite_number
 
 __all__ = [
     "check_record",
@@ -59,8 +60,8 @@ def check_record(record: Mapping[str, Any], where: str = "record") -> None:
     if not isinstance(prompt, list) or not prompt:
         raise EvalInputError(f"{where}: field 'prompt' must be a non-empty list of messages")
     for i, msg in enumerate(prompt):
-        if not isinstance(msg, Mapping) or not isinstance(msg.get("content"), str) or "role" not in msg:
-            raise EvalInputError(f"{where}: prompt[{i}] must be {{'role', 'content': str}}")
+        if not isinstance(msg, Mapping) or not isinstance(msg.get("content"), str) or not isinstance(msg.get("role"), str):
+            raise EvalInputError(f"{where}: prompt[{i}] must be {{'role': str, 'content': str}}")
     if prompt[-1].get("role") != "user":
         raise EvalInputError(f"{where}: field 'prompt' must end on a user turn, ends on {prompt[-1].get('role')!r}")
     rubrics = record.get("rubrics")
@@ -70,8 +71,8 @@ def check_record(record: Mapping[str, Any], where: str = "record") -> None:
         if not isinstance(c, Mapping) or not isinstance(c.get("criterion"), str):
             raise EvalInputError(f"{where}: rubrics[{j}].criterion missing or not a string")
         p = c.get("points")
-        if isinstance(p, bool) or not isinstance(p, (int, float)):
-            raise EvalInputError(f"{where}: rubrics[{j}].points must be a number, got {p!r}")
+        if not is_finite_number(p):
+            raise EvalInputError(f"{where}: rubrics[{j}].points must be a finite number, got {p!r}")
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ HealthBench JSONL files (see :mod:`heartgrpo.heart.measure`).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -86,11 +87,14 @@ def _weighed_matches(text: str) -> list[tuple[int, int, str, float]]:
         for m in pattern.finditer(clean)
     ]
     matches.sort(key=lambda m: (-(m[1] - m[0]), -m[3], m[0]))
-    taken: list[tuple[int, int, str, float]] = []
+    taken: list[tuple[int, int, str, float]] = []  # kept in text order; disjoint, so ends are in order too
+    starts: list[int] = []
     for start, end, theme, weight in matches:
-        if all(end <= s or start >= e for s, e, _, _ in taken):
-            taken.append((start, end, theme, weight))
-    weighed = [(s, e, t, match_weight(text, s, e, t, w)) for s, e, t, w in sorted(taken)]
+        i = bisect.bisect_right(starts, start)
+        if (i == 0 or taken[i - 1][1] <= start) and (i == len(taken) or end <= taken[i][0]):
+            taken.insert(i, (start, end, theme, weight))
+            starts.insert(i, start)
+    weighed = [(s, e, t, match_weight(text, s, e, t, w)) for s, e, t, w in taken]
     return [m for m in weighed if m[3] > 0]
 
 

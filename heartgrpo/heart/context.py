@@ -27,7 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import re
+from functools import lru_cache
 
 __all__ = ["LONG_TEXT", "match_weight", "needs_more_evidence"]
 
@@ -67,6 +69,24 @@ _ANTICOAGULANT = re.compile(r"^(anticoagula\w*|warfarin\w*|varfarin\w*|apixaban|
                             r"|coumadin|sintrom|marcoumar|варфарин\w*)$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4)
+def _mentions(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether ``pattern`` occurs anywhere in ``text``, searched once per text (not once per match)."""
+    return pattern.search(text) is not None
+
+
+@lru_cache(maxsize=4)
+def _sentence_ends(text: str) -> list[int]:
+    return [m.start() for m in _SENTENCE_END.finditer(text)]
+
+
+def _next_sentence_end(text: str, pos: int) -> str | None:
+    """The first sentence-ending character at or after ``pos`` (as ``_SENTENCE_END.search(text, pos)``)."""
+    ends = _sentence_ends(text)
+    i = bisect.bisect_left(ends, pos)
+    return text[ends[i]] if i < len(ends) else None
+
+
 def _clause_before(text: str, start: int, width: int = 60) -> str:
     window = text[max(0, start - width):start]
     ends = list(_CLAUSE_END.finditer(window))
@@ -83,8 +103,7 @@ def _vital_sign(text: str, start: int, end: int, term: str) -> bool:
     before, after = text[max(0, start - 40):start], text[end:end + 30]
     if _SUBJECT_BEFORE.search(before) or _SUBJECT_AFTER.match(after):
         return False
-    sentence_end = _SENTENCE_END.search(text, end)
-    if sentence_end and sentence_end.group(0) == "?":  # the value is what the question asks about
+    if _next_sentence_end(text, end) == "?":  # the value is what the question asks about
         return False
     return bool(_VITAL_AFTER.match(after) or _VITAL_BEFORE.search(before))
 
@@ -102,9 +121,9 @@ def match_weight(text: str, start: int, end: int, theme: str, weight: float) -> 
         return 0.0
     if _incidental(text, start):
         weight *= 0.25
-    if theme == "Chest Pain" and _LUNG_OR_GUT.search(text):
+    if theme == "Chest Pain" and _mentions(_LUNG_OR_GUT, text):
         weight *= 0.5
-    if _ANTICOAGULANT.match(term) and _CLOT.search(text):
+    if _ANTICOAGULANT.match(term) and _mentions(_CLOT, text):
         weight *= 0.25
     return weight
 

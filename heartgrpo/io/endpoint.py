@@ -59,7 +59,7 @@ class EndpointSettings(BaseModel):
     """What every OpenAI-compatible endpoint user is configured with (the judge's ``judge:``
     section and the data layer's LLM sections extend it; unknown keys are rejected)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str | None = None
     #: one URL, or a list of replicas of the same endpoint (least-busy routing, failover)

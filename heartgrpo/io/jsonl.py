@@ -2,8 +2,10 @@
 
 Reading contract (:func:`iter_rows`, and :func:`read_rows` / :func:`read_jsonl` over it):
 
-* yields ``(line_number, object)`` for every non-blank line (1-based line numbers);
-* a line that is not UTF-8, not JSON or not a JSON *object* raises :class:`DataError` (a
+* yields ``(line_number, object)`` for every non-blank line (1-based line numbers); a UTF-8
+  byte-order mark at the start of the file and CRLF line endings are read as plain UTF-8 lines;
+* a line that is not UTF-8, not JSON (or JSON Python cannot hold: an integer of thousands of
+  digits, nesting past the recursion limit) or not a JSON *object* raises :class:`DataError` (a
   ``ValueError``) naming ``file:line``, or with ``on_bad_row="skip"`` is counted in a
   :class:`BadRowReport` (never a silent drop);
 * a truncated *last* line (no final newline and not JSON: a crash mid-write) is tolerated: it
@@ -12,7 +14,7 @@ Reading contract (:func:`iter_rows`, and :func:`read_rows` / :func:`read_jsonl` 
 
 Writing: :func:`append_row` writes one line and fsyncs (a crash loses at most the row being
 written), :func:`write_jsonl` writes a whole file, :func:`repair_tail` cuts a torn last line
-before appending again.
+before appending again (a whole row that only lacks its newline is kept).
 
 Example:
     >>> import tempfile, pathlib
@@ -111,7 +113,7 @@ def iter_rows(path: str | os.PathLike[str], *, on_bad_row: OnBadRow = "error", r
         for line_no, raw in enumerate(handle, start=1):
             where = f"{path}:{line_no}"
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 handle_bad_row(ValueError(f"not valid UTF-8 text ({exc.reason} at byte {exc.start})"), where, on_bad_row, report)
                 continue
@@ -126,6 +128,10 @@ def iter_rows(path: str | os.PathLike[str], *, on_bad_row: OnBadRow = "error", r
                         report.truncated_tail = where
                     continue
                 handle_bad_row(ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})"), where, on_bad_row, report)
+                continue
+            except (ValueError, RecursionError) as exc:  # valid JSON Python cannot hold: a huge integer, deep nesting
+                handle_bad_row(ValueError(f"JSON that cannot be read ({type(exc).__name__}: {str(exc)[:120]})"),
+                               where, on_bad_row, report)
                 continue
             if not isinstance(obj, dict):
                 handle_bad_row(ValueError(f"expected a JSON object, got {type(obj).__name__}"), where, on_bad_row, report)
@@ -180,13 +186,26 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str],
 
 
 def repair_tail(path: str | os.PathLike[str]) -> bool:
-    """Cut a truncated last line (no trailing newline); True when something was cut."""
+    """Cut a truncated last line (no trailing newline, not a JSON object); True when something was cut.
+
+    A last line that is a whole JSON object without its newline (as :func:`iter_rows` reads it) is
+    kept and given its newline, so the next append starts a line of its own.
+    """
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return False
     data = path.read_bytes()
     if data.endswith(b"\n"):
         return False
+    start = data.rfind(b"\n") + 1
+    try:
+        whole = isinstance(json.loads(data[start:].decode("utf-8-sig" if start == 0 else "utf-8")), dict)
+    except (ValueError, RecursionError):
+        whole = False
     with open(path, "r+b") as fh:
-        fh.truncate(data.rfind(b"\n") + 1)
-    return True
+        if whole:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
+    return not whole

@@ -32,7 +32,7 @@ from typing import Any
 from heartgrpo.io import jsonl
 from heartgrpo.io.jsonl import iter_rows
 from heartgrpo.io.jsonl import DataError
-from heartgrpo.records import make_record
+from heartgrpo.records import check_message_length, make_record
 
 __all__ = ["Question", "RubricStore", "load_generated_records", "read_questions"]
 
@@ -55,21 +55,22 @@ class Question:
     @classmethod
     def from_row(cls, row: Mapping[str, Any], default_id: str) -> Question:
         """Validate one input row; raises :class:`DataError` naming the field."""
-        raw = row.get("prompt", row.get("question"))
+        name = "prompt" if "prompt" in row else "question"
+        raw = row.get(name)
         if isinstance(raw, str):
             if not raw.strip():
-                raise DataError("field 'question': empty text")
-            prompt = [{"role": "user", "content": raw.strip()}]
+                raise DataError(f"field {name!r}: empty text")
+            prompt = [{"role": "user", "content": check_message_length(raw.strip(), name)}]
         elif isinstance(raw, list) and raw:
             prompt = []
             for i, m in enumerate(raw):
                 if not isinstance(m, Mapping) or not isinstance(m.get("content"), str) or m.get("role") not in ("system", "user", "assistant", "developer"):
-                    raise DataError(f"field 'prompt', message #{i}: expected {{role, content}}")
-                prompt.append({"role": m["role"], "content": m["content"]})
+                    raise DataError(f"field {name!r}, message #{i}: expected {{role, content}}")
+                prompt.append({"role": m["role"], "content": check_message_length(m["content"], f"{name}[{i}].content")})
             if prompt[-1]["role"] != "user":
-                raise DataError(f"field 'prompt': conversation must end on a user turn, ends on {prompt[-1]['role']!r}")
+                raise DataError(f"field {name!r}: conversation must end on a user turn, ends on {prompt[-1]['role']!r}")
         else:
-            raise DataError("expected a 'question' (text) or a 'prompt' (conversation ending on a user turn)")
+            raise DataError(f"field {name!r}: expected a 'question' (text) or a 'prompt' (conversation ending on a user turn)")
         ref = row.get("reference_answer")
         if ref is not None and not isinstance(ref, str):
             raise DataError(f"field 'reference_answer': expected text, got {type(ref).__name__}")
@@ -77,7 +78,9 @@ class Question:
         if not isinstance(rid, (str, int)) or not str(rid).strip():
             raise DataError(f"field 'id': expected text, got {rid!r}")
         split = row.get("split", "train")
-        return cls(str(rid), prompt, ref.strip() if ref and ref.strip() else None, str(split),
+        if not isinstance(split, str) or not split.strip():
+            raise DataError(f"field 'split': expected text, got {split!r}")
+        return cls(str(rid), prompt, ref.strip() if ref and ref.strip() else None, split,
                    {k: row[k] for k in ("example_tags", "question_source") if k in row})
 
 
@@ -99,12 +102,17 @@ def read_questions(path: str | Path) -> list[Question]:
 
 
 def _recover(path: Path) -> list[dict[str, Any]]:
-    """Rows of an output file written so far; a torn last line (interrupted write) is cut off."""
+    """Rows of an output file written so far, each with a text ``id``; a torn last line
+    (interrupted write) is cut off, any other bad line raises naming ``file:line``."""
     jsonl.repair_tail(path)
     try:
-        return jsonl.read_jsonl(path, missing_ok=True)
+        rows = jsonl.read_rows(path, missing_ok=True)
+        for line_no, row in rows:
+            if not isinstance(row.get("id"), str) or not row["id"]:
+                raise DataError(f"{path}:{line_no}: field 'id' missing or not text")
     except DataError as exc:
         raise DataError(f"{exc}; move the file away to start over") from None
+    return [row for _, row in rows]
 
 
 class RubricStore:
@@ -168,15 +176,20 @@ class RubricStore:
 def load_generated_records(path: str | Path, splits: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """Canonical records from a ``records.jsonl`` of the generator, per split (others ignored).
 
-    Each row is validated again (:func:`heartgrpo.records.make_record`); errors name ``file:line``.
+    Each row is validated again (:func:`heartgrpo.records.make_record`); errors, a repeated id
+    among them, name ``file:line``.
     """
     wanted = list(splits)
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in wanted}
+    seen: dict[str, int] = {}
     for line_no, row in iter_rows(path):
         try:
             record = make_record(row)
         except DataError as exc:
             raise DataError(f"{path}:{line_no}: {exc}") from None
+        if record["id"] in seen:
+            raise DataError(f"{path}:{line_no}: field 'id': {record['id']!r} repeats line {seen[record['id']]}")
+        seen[record["id"]] = line_no
         if record["split"] in out:
             out[record["split"]].append(record)
     return out

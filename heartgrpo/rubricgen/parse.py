@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from heartgrpo.rubrics import CATEGORY_PREFIXES, RAR_CATEGORY_POINTS, STANDARD_PREFIX_RE
 
-__all__ = ["AXES", "HEALTHBENCH_POINTS", "PREFIX_OF", "RubricScale", "parse_rubric_answer", "normalise_item"]
+__all__ = ["AXES", "HEALTHBENCH_POINTS", "MAX_ANSWER_CHARS", "PREFIX_OF", "RubricScale", "parse_rubric_answer", "normalise_item"]
 
 #: HealthBench-scale points per category, (low, high), and the value used when none is given
 HEALTHBENCH_POINTS: dict[str, tuple[int, int, int]] = {
@@ -53,6 +53,10 @@ PREFIX_OF: dict[str, str] = {cat: key.title() for key, cat in CATEGORY_PREFIXES.
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.DOTALL)
 _PREFIX = STANDARD_PREFIX_RE
+_OBJECT_START = re.compile(r'\{\s*"')  # where an object with keys can begin
+#: the longest answer parsed, in characters: a rubric is a few thousand, and salvaging a partial
+#: answer tries a JSON parse at each object start, each failure costing a count of lines before it
+MAX_ANSWER_CHARS = 200_000
 
 
 def _candidates(text: str) -> list[str]:
@@ -81,18 +85,17 @@ def _salvage(text: str) -> list[dict[str, Any]]:
     """Every complete JSON object with a ``description`` found in ``text`` (a partial answer)."""
     decoder = json.JSONDecoder()
     found: list[dict[str, Any]] = []
-    i = text.find("{")
-    while i >= 0:
+    end = 0
+    for start in _OBJECT_START.finditer(text):
+        if start.start() < end:  # inside an item already found
+            continue
         try:
-            obj, end = decoder.raw_decode(text, i)
+            obj, stop = decoder.raw_decode(text, start.start())
         except json.JSONDecodeError:
-            i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict) and "description" in obj:
             found.append(obj)
-            i = text.find("{", end)
-        else:
-            i = text.find("{", i + 1)
+            end = stop
     return found
 
 
@@ -168,8 +171,11 @@ def parse_rubric_answer(text: str, scale: RubricScale = "rar") -> tuple[list[dic
     ``scale``: RaR-Medicine weights (default) or HealthBench points (module docstring).
 
     ``notes``: ``duplicates_removed``, ``weights_fixed``, ``dropped`` (items without usable
-    text or category), ``salvaged`` (1 when items were recovered from a partial answer).
+    text or category), ``salvaged`` (1 when items were recovered from a partial answer). An answer
+    over :data:`MAX_ANSWER_CHARS` is refused.
     """
+    if len(text) > MAX_ANSWER_CHARS:
+        raise ValueError(f"the answer is {len(text)} characters, over the limit of {MAX_ANSWER_CHARS}")
     raw_items: list[Any] | None = None
     salvaged = 0
     for candidate in _candidates(text):
