@@ -73,3 +73,13 @@ def test_a_verdict_strategy_still_logs_verdicts_and_no_ratings(tmp_path):
     (logs,) = _logged(judge, "healthbench", tmp_path, [ANSWERS])
     assert logs["judge/verdicts"] == 3.0 * len(RUBRIC) and logs["judge/failure_rate"] == 0.0
     assert "judge/ratings" not in logs
+
+
+def test_a_judge_that_graded_before_training_logs_only_ratings_while_it_rates(tmp_path):
+    """The CPU demo's verifier is measured on graded answers (verdicts) before GRPO rates with it."""
+    import asyncio
+
+    judge = GuardedJudge(VerifierJudge(Verifier(np.zeros(16, dtype=np.float32), 0.0, {}, 4)))
+    asyncio.run(judge.grade(CONV, ANSWERS[0], RUBRIC))
+    (logs,) = _logged(judge, "rar_implicit", tmp_path, [ANSWERS])
+    assert logs["judge/ratings"] == 3.0 and "judge/verdicts" not in logs

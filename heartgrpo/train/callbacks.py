@@ -106,8 +106,9 @@ class StepLogCallback(TrainerCallback):
         rank's requests and verdicts (or ratings) are added as ``judge/requests/rank<i>``,
         ``judge/verdicts/rank<i>`` (``judge/ratings/rank<i>``).
 
-        Which of ``judge/verdicts`` and ``judge/ratings`` is logged follows what the judge has made
-        since it was built (:func:`judgement_kinds`), so a rating strategy logs no verdicts of 0."""
+        Which of ``judge/verdicts`` and ``judge/ratings`` is logged follows what the judge made in
+        the interval (else since it was built: :func:`judgement_kinds`), so a rating strategy logs
+        no verdicts of 0, even when the judge made verdicts before training."""
         now = self._snapshot()
         d = {k: now.get(k, 0) - self._last.get(k, 0) for k in now}
         self._last = now
@@ -123,7 +124,9 @@ class StepLogCallback(TrainerCallback):
             if ds is not None:
                 ds, dc = sum(r[1] or 0 for r in ranks), sum(r[2] or 0 for r in ranks)
         if d:
-            kinds = judgement_kinds(now)
+            # what the judge made in this interval; an idle interval falls back to what it has made
+            # at all (a verifier measured on graded answers before training has verdicts of its own)
+            kinds = judgement_kinds(d) if any(d.get(k, 0) > 0 for k in _FAILED) else judgement_kinds(now)
             judged = sum(d.get(k, 0) for k in kinds)
             failed = sum(d.get(_FAILED[k], 0) for k in kinds)
             looked = d.get("cache_hits", 0) + d.get("cache_misses", 0)
