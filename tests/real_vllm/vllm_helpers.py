@@ -1,7 +1,8 @@
-"""Helpers of the real-vLLM tests: PEFT adapters that change the model, and this process's RSS."""
+"""Helpers of the real-vLLM tests: PEFT adapters that change the model, this process's RSS, a free port."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 
@@ -18,7 +19,7 @@ def make_adapter(base: Path, out: Path, r: int, seed: int) -> Path:
     with torch.no_grad():
         for name, param in peft.named_parameters():
             if "lora_B" in name:
-                param.normal_(0.0, 0.02)
+                param.normal_(0.0, 0.3)
     peft.save_pretrained(out)
     AutoTokenizer.from_pretrained(base).save_pretrained(out)
     return out
@@ -30,3 +31,10 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
