@@ -106,6 +106,20 @@ def test_eval_command_generates_on_vllm(run: Path):
     assert all("vLLM CPU build" in r["hardware"] and "grpo/adapter@" in r["model_id"] for r in rows)
 
 
+def test_loading_for_training_gives_back_the_evaluation_engine(cfg):
+    from heartgrpo.model.backend import load_for_training
+    from heartgrpo.model.engines import current_engine
+    from heartgrpo.pipeline import stage_generator
+
+    held = current_engine()
+    gen = stage_generator(cfg, "base")  # e.g. the demo's "before GRPO" evaluation
+    assert current_engine()[1] is gen.llm and (held is None or held[1] is gen.llm)
+    before = rss_mib()
+    load_for_training(cfg)  # the hf backend on CPU: the engine goes before the model loads
+    assert current_engine() is None
+    print(f"\nRSS {before:.0f} MiB with the engine, {rss_mib():.0f} MiB after loading the model for training")
+
+
 def test_shutdown_gives_memory_back_and_another_spec_replaces_the_engine(demo_model):
     from heartgrpo.eval.generators import VLLMGenerator
     from heartgrpo.model import engines
@@ -131,16 +145,3 @@ def test_shutdown_gives_memory_back_and_another_spec_replaces_the_engine(demo_mo
     print(f"\nRSS: {before:.0f} MiB before, {loaded:.0f} with one engine, {two:.0f} after the replacement, {after:.0f} after shutdown")
     assert loaded - after > 0.5 * kv_gib * 1024, f"shutdown gave back only {loaded - after:.0f} MiB"
     assert engines.shutdown_engine() is False
-
-
-def test_loading_for_training_gives_back_the_evaluation_engine(cfg):
-    from heartgrpo.model.backend import load_for_training
-    from heartgrpo.model.engines import current_engine
-    from heartgrpo.pipeline import stage_generator
-
-    gen = stage_generator(cfg, "base")  # e.g. the demo's "before GRPO" evaluation
-    assert current_engine()[1] is gen.llm
-    before = rss_mib()
-    load_for_training(cfg)  # the hf backend on CPU: the engine goes before the model loads
-    assert current_engine() is None
-    print(f"\nRSS {before:.0f} MiB with the engine, {rss_mib():.0f} MiB after loading the model for training")
