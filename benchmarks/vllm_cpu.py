@@ -130,13 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     env = cpu_vllm_environment()
     model = ensure_demo_model()
     prompts = _prompts(BATCH)
-    rows = []
+    rows: list[list[str]] = []
+    ratios: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         adapter = _adapter(model, Path(tmp) / "adapter")
         for label, lora in (("base model", None), ("rank-16 LoRA", adapter)):
             hf = hf_tokens_per_s(model, lora, prompts, repeats)
             vllm = vllm_tokens_per_s(model, lora, prompts, repeats)
             rows.append([label, f"{hf:.1f}", f"{vllm:.1f}", f"{vllm / hf:.2f}x"])
+            ratios[label] = vllm / hf
             print(f"{label}: transformers {hf:.1f} tokens/s, vLLM CPU {vllm:.1f} tokens/s ({vllm / hf:.2f}x)", flush=True)
     from heartgrpo.eval.generators import cpu_name
 
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     body = "\n".join([
         "## Generation on CPU: transformers against vLLM's CPU build",
         "",
-        f"`.venv-vllm/bin/python -m benchmarks.vllm_cpu{' --quick' if quick else ''}` on {cpu_name()}, "
+        f"`.venv-vllm/bin/python -m benchmarks.vllm_cpu{' --quick' if quick else f' --repeats {repeats}'}` on {cpu_name()}, "
         f"load average {load:.1f} at the end (other work on the machine slows both sides); "
         f"vLLM 0.30.0 (`vllm-cpu`), torch 2.13.0+cpu, {env.get('VLLM_CPU_KVCACHE_SPACE', '?')} GiB KV cache.",
         "SmolLM2-135M-Instruct in float32, a batch of "
@@ -152,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         md_table(["model", "transformers tokens/s", "vLLM CPU tokens/s", "vLLM / transformers"], rows),
         "",
+        *([f"With a LoRA adapter the CPU build is the slower one here ({ratios['rank-16 LoRA']:.2f}x: vLLM applies the "
+           "adapter through its CPU LoRA kernels, `PunicaWrapperCPU`, in float32), so `eval.backend: auto` stays on "
+           "transformers on a CPU machine, where the stages that generate run adapters.", ""]
+          if ratios.get("rank-16 LoRA", 1.0) < 1.0 else []),
         "A GRPO step with TRL's colocated vLLM is not in the table: on the CPU build the trainer's first weight "
         "sync (`trl/generation/vllm_generation.py` `sync_weights`, which calls the engine's "
         "`model.load_weights`) fails with `AttributeError: 'Parameter' object has no attribute 'weight_loader'` "
