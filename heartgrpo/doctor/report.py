@@ -153,7 +153,9 @@ def vllm_build(installed: dict[str, str | None] | None = None) -> dict[str, Any]
         device = "CPU"
     elif "rocm" in local:
         device = "ROCm"
-    pins = [Requirement(t) for t in _pins() if Requirement(t).name == "vllm"]
+    from heartgrpo.doctor.stack import pyproject_requirements
+
+    pins = [Requirement(t) for t, _, _ in pyproject_requirements() if Requirement(t).name == "vllm"]
     pin = str(pins[0].specifier) if pins else None
     ok = pins[0].specifier.contains(release, prereleases=True) if pins else None
     return {"distribution": dist, "version": version, "device": device, "pin": pin, "ok": ok}
