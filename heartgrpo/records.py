@@ -1,4 +1,4 @@
-"""Canonical record model, row-level error reporting and strict JSONL reading.
+"""Canonical record model, its validation into a plain dict, and ``conversation_sha256``.
 
 Every loader in :mod:`heartgrpo.data` produces the canonical record of DESIGN.md §3::
 
@@ -12,7 +12,8 @@ Extra keys (``reasoning``, ``question_source``, ``example_tags``, ...) are kept.
 
 Bad input never disappears silently: a loader either raises :class:`DataError` (the message
 names the file, the line or row id and the field) or, with ``on_bad_row="skip"``, records the
-problem in a :class:`BadRowReport` that ends up in the preparation report.
+problem in a :class:`~heartgrpo.io.jsonl.BadRowReport` that ends up in the preparation report
+(row error reporting and the strict JSONL reader live in :mod:`heartgrpo.io.jsonl`).
 
 Example:
     >>> rec = CanonicalRecord(id="q1", source="sample", split="train",
