@@ -36,7 +36,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from heartgrpo.eval.trend import _finite, quarter_change
+from heartgrpo.eval.trend import finite_values, quarter_change
 
 __all__ = ["LENGTH_KEY", "correlation_ci", "length_controlled_trend", "length_residuals", "pearson"]
 
@@ -56,7 +56,7 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     >>> pearson([1, 2, 3, 4], [2, 4, 6, 8.5]) > 0.99, pearson([1, 2, 3], [5, 5, 5])
     (True, None)
     """
-    xs, ys = _finite(x, "x"), _finite(y, "y")
+    xs, ys = finite_values(x, "x"), finite_values(y, "y")
     if len(xs) != len(ys):
         raise ValueError(f"length mismatch: {len(xs)} and {len(ys)} values")
     if len(xs) < 2:
@@ -77,7 +77,7 @@ def correlation_ci(x: Sequence[float], y: Sequence[float], n_bootstrap: int = 20
     >>> round(c["r"], 3), c["ci_low"] < c["r"] < c["ci_high"], c["n"]
     (0.886, True, 6)
     """
-    xs, ys = _finite(x, "x"), _finite(y, "y")
+    xs, ys = finite_values(x, "x"), finite_values(y, "y")
     r = pearson(xs, ys)
     out: dict[str, Any] = {"r": r, "ci_low": None, "ci_high": None, "n": len(xs), "n_valid": 0}
     if r is None:
@@ -109,7 +109,7 @@ def length_residuals(reward: Sequence[float], length: Sequence[float]) -> dict[s
     >>> length_residuals([1.0, 3.0], [7.0, 7.0])["residuals"]
     [-1.0, 1.0]
     """
-    rs, ls = _finite(reward, "reward"), _finite(length, "length")
+    rs, ls = finite_values(reward, "reward"), finite_values(length, "length")
     if len(rs) != len(ls) or not rs:
         raise ValueError(f"need equal, non-zero lengths, got {len(rs)} rewards and {len(ls)} lengths")
     dl, dr = _centered(ls), _centered(rs)

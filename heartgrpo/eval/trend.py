@@ -27,13 +27,19 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["paired_seed_test", "quarter_change", "reward_trend", "steps_to_threshold", "t_interval"]
+__all__ = ["finite_values", "paired_seed_test", "quarter_change", "reward_trend", "steps_to_threshold", "t_interval"]
 
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
          10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042, 60: 2.000, 120: 1.980}  # fmt: skip
 
 
-def _finite(values: Sequence[Any], name: str) -> list[float]:
+def finite_values(values: Sequence[Any], name: str) -> list[float]:
+    """``values`` as floats; a bool, a non-number, NaN or infinity raises ``ValueError`` naming
+    ``name[i]``.
+
+    >>> finite_values([1, 2.5], "x")
+    [1.0, 2.5]
+    """
     out = []
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -49,7 +55,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     >>> [round(v, 3) for v in t_interval([1.0, 2.0, 3.0])]
     [2.0, -0.484, 4.484]
     """
-    xs = _finite(values, "values")
+    xs = finite_values(values, "values")
     if not xs:
         raise ValueError("t_interval needs at least one value")
     m = math.fsum(xs) / len(xs)
@@ -72,7 +78,7 @@ def quarter_change(values: Sequence[float], n_bootstrap: int = 2000, seed: int =
 
     Returns ``{"first", "last", "diff", "ci_low", "ci_high", "excludes_zero", "n_first", "n_last"}``.
     """
-    xs = _finite(values, "values")
+    xs = finite_values(values, "values")
     if len(xs) < 4:
         raise ValueError(f"quarter_change needs at least 4 steps, got {len(xs)}")
     q = max(1, len(xs) // 4)
@@ -111,7 +117,7 @@ def steps_to_threshold(steps: Sequence[int], scores: Sequence[float], threshold:
     """The first ``steps[i]`` with ``scores[i] >= threshold``; None when the curve never gets there."""
     if len(steps) != len(scores):
         raise ValueError(f"length mismatch: {len(steps)} steps but {len(scores)} scores")
-    for s, v in zip(steps, _finite(scores, "scores")):
+    for s, v in zip(steps, finite_values(scores, "scores")):
         if v >= threshold:
             return int(s)
     return None
@@ -125,7 +131,7 @@ def paired_seed_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     P(|mean(s * d)| >= |mean(d)|) over all sign vectors s (with n pairs the smallest possible
     p is 2 / 2^n), and the number of seeds where a > b.
     """
-    xa, xb = _finite(a, "a"), _finite(b, "b")
+    xa, xb = finite_values(a, "a"), finite_values(b, "b")
     if len(xa) != len(xb):
         raise ValueError(f"paired values need equal lengths, got {len(xa)} and {len(xb)}")
     if not xa:
