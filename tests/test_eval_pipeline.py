@@ -160,6 +160,7 @@ def test_report_writes_html_with_embedded_figures(run, tmp_path: Path):
     assert "<img" in page and "src='figures/" not in page  # self-contained
     md = out["md"].read_text()
     assert "| base |" in md and "1/11 criteria, 1 prompts" in md and "†" in md
+    assert "| generation |" in md and md.count("backend=fake, temperature=0.7, max_new_tokens=16") == 2  # which generator ran
     assert "criteria unjudged" in md and "Exclusions" in md
     assert (tmp / "report" / "figures" / "scores.png").exists()
     assert "Paired comparisons" in md and "McNemar" in md

@@ -42,6 +42,20 @@ def fmt_ci(agg: Mapping[str, Any], key: str = "score") -> str:
     return f"{v:.3f} [{agg['ci_low']:.3f}, {agg['ci_high']:.3f}]"
 
 
+def generation_label(summary: Mapping[str, Any]) -> str:
+    """Which generator wrote a run's answers, and how: ``backend`` (transformers, vllm, openai,
+    ...) and its sampling settings, from the settings saved with the answers.
+
+    >>> generation_label({"settings": {"backend": "transformers", "temperature": 0.0, "top_p": 1.0, "seed": 3}})
+    'backend=transformers, temperature=0.0, top_p=1.0'
+    >>> generation_label({})
+    'unknown'
+    """
+    st = summary.get("settings") or {}
+    keys = ("backend", "temperature", "top_p", "max_new_tokens")
+    return ", ".join(f"{k}={st[k]}" for k in keys if k in st) or "unknown"
+
+
 def judge_label(summary: Mapping[str, Any]) -> str:
     """Judge id(s) of a run, with ``(approximate)`` for an offline approximate judge whose id
     does not say so already (the verifier's names it, with its eval kappa).
@@ -142,6 +156,7 @@ def _score_rows(summaries: Sequence[Mapping[str, Any]]) -> list[list[str]]:
             "—" if s["paper"]["f1"] is None else f"{s['paper']['f1']:.3f}",
             judge_label(s),
             str(s.get("hardware") or "unknown"),
+            generation_label(s),
         ])
     return rows
 
@@ -183,7 +198,7 @@ def _blocks(
                    "excluded and counted in the failures column and listed under Exclusions."))
     b.append(("h", 2, "Scores"))
     b.append(("table", ["run", "HealthBench score [95% CI]", "scored", "excluded", "judge failures",
-                        "paper accuracy [95% CI]", "paper F1", "judge", "hardware"], _score_rows(summaries)))
+                        "paper accuracy [95% CI]", "paper F1", "judge", "hardware", "generation"], _score_rows(summaries)))
     b.append(("p", "Paper accuracy: pass = (total - min)/(max - min) > 0.5 over all criteria. " + F1_NOTE))
     b.append(("img", "scores.png", figures.score_figure(summaries), "scores per run"))
     b += _tag_blocks(summaries, "theme:", "Per theme (HealthBench example tag)")

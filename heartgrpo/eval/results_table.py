@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from heartgrpo.eval.metrics import F1_NOTE, paper_f1
-from heartgrpo.eval.report import fmt_ci, judge_label
+from heartgrpo.eval.report import fmt_ci, generation_label, judge_label
 
 __all__ = ["PAPER_RESULTS", "render_results_table", "write_results_table"]
 
@@ -38,12 +38,6 @@ PAPER_SETUP = (
     "and are not directly comparable; the paper-accuracy column of ours applies the paper's pass rule "
     "to LLM-judged verdicts on all criteria."
 )
-
-
-def _settings(s: Mapping[str, Any]) -> str:
-    st = s.get("settings") or {}
-    keys = ("backend", "temperature", "top_p", "max_new_tokens")
-    return ", ".join(f"{k}={st[k]}" for k in keys if k in st)
 
 
 def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str | None = None,
@@ -73,7 +67,7 @@ def render_results_table(summaries: Sequence[Mapping[str, Any]], generated: str 
             cells = [
                 s["name"], str(s.get("model_id")), fmt_ci(s["healthbench"]) + mark, fmt_ci(s["paper"], "accuracy"), f1,
                 f"{s['n_scored']} / {len(s['exclusions'])}", f"{f['criteria_unjudged']}/{f['criteria_total']}",
-                judge_label(s), str(s.get("hardware") or "unknown"), _settings(s),
+                judge_label(s), str(s.get("hardware") or "unknown"), generation_label(s),
             ]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
