@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks import md_table, quick_mode, write_section
+from heartgrpo.model.tiny import random_lora_adapter
 
 TOKENS = 64
 BATCH = 8
@@ -46,24 +47,6 @@ QUESTIONS = [
 
 def _prompts(n: int) -> list[list[dict]]:
     return [[{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}] for i in range(n)]
-
-
-def _adapter(base: Path, out: Path) -> Path:
-    """A rank-16 PEFT LoRA with random non-zero B (so it changes the model), tokenizer beside it."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(0)
-    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
-                          LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
-    with torch.no_grad():
-        for name, param in peft.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0.0, 0.3)
-    peft.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    return out
 
 
 def _timed(run, repeats: int) -> tuple[float, int]:
@@ -133,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[str]] = []
     ratios: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        adapter = _adapter(model, Path(tmp) / "adapter")
+        adapter = random_lora_adapter(model, Path(tmp) / "adapter", r=16, seed=0)
         for label, lora in (("base model", None), ("rank-16 LoRA", adapter)):
             hf = hf_tokens_per_s(model, lora, prompts, repeats)
             vllm = vllm_tokens_per_s(model, lora, prompts, repeats)

@@ -80,38 +80,36 @@ def _check_refusal(message: str, path: Path, kind: str, line_no: int | None, key
         assert f"{path}:{line_no}:" in message or key in message, message
 
 
+def _load_or_refused(case: tuple[bytes, str, int | None, str | None], name: str, load, error: type[Exception]):
+    """Write the corrupted file, load it: a refusal must name file, line and key; a load is only
+    allowed for the corruptions that leave a valid file. Returns what loaded (None if refused)."""
+    data, kind, line_no, key = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            loaded = load(path)
+        except error as exc:
+            _check_refusal(str(exc), path, kind, line_no, key)
+            return None
+    assert kind in ("none", "cut", "wrong_value"), f"{kind} at line {line_no} loaded"
+    return loaded
+
+
 @PROPERTY
 @given(case=corrupted(CONFIG))
 def test_config_loads_or_is_refused_naming_file_line_and_key(case: tuple[bytes, str, int | None, str | None]) -> None:
-    data, kind, line_no, key = case
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "run.yaml"
-        path.write_bytes(data)
-        try:
-            cfg = load_config(path)
-        except ConfigError as exc:
-            _check_refusal(str(exc), path, kind, line_no, key)
-            return
-        assert kind in ("none", "cut", "wrong_value"), f"{kind} at line {line_no} loaded"
-        if kind == "none":
-            assert cfg == load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.yaml")
+    cfg = _load_or_refused(case, "run.yaml", load_config, ConfigError)
+    if cfg is not None and case[1] == "none":
+        assert cfg == load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.yaml")
 
 
 @PROPERTY
 @given(case=corrupted(CARDS))
 def test_case_cards_load_or_are_refused_naming_file_line_and_field(case: tuple[bytes, str, int | None, str | None]) -> None:
-    data, kind, line_no, key = case
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "cards.yaml"
-        path.write_bytes(data)
-        try:
-            cards = load_cards(path)
-        except CardError as exc:
-            _check_refusal(str(exc), path, kind, line_no, key)
-            return
-        assert kind in ("none", "cut", "wrong_value"), f"{kind} at line {line_no} loaded"
-        if kind == "none":
-            assert [c.id for c in cards] == ["card-0", "card-1", "card-2"]
+    cards = _load_or_refused(case, "cards.yaml", load_cards, CardError)
+    if cards is not None and case[1] == "none":
+        assert [c.id for c in cards] == ["card-0", "card-1", "card-2"]
 
 
 ANSWER = json.dumps({"rubric": [

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_qwen3", "train_tokenizer"]
+__all__ = ["CHATML_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_qwen3", "random_lora_adapter", "train_tokenizer"]
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -126,3 +126,24 @@ def build_tiny_qwen3(
         shutil.rmtree(final)
     out.rename(final)
     return final
+
+
+def random_lora_adapter(base: str | Path, out: str | Path, r: int = 16, seed: int = 0) -> Path:
+    """A PEFT LoRA of rank ``r`` (alpha ``2r``, ``q_proj``/``v_proj``) on ``base`` with random A and
+    B ~ N(0, 0.3) (PEFT starts B at zero, which would leave the model unchanged), saved to ``out``
+    with the base's tokenizer, as every trained adapter is: an adapter that changes the outputs,
+    for engine tests and generation benchmarks."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    peft = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    with torch.no_grad():
+        for name, param in peft.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.3)
+    peft.save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(str(base)).save_pretrained(str(out))
+    return Path(out)

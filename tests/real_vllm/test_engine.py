@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 from typer.testing import CliRunner
-from vllm_helpers import make_adapter, rss_mib
+from vllm_helpers import rss_mib
+
+from heartgrpo.model.tiny import random_lora_adapter as make_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = [[{"role": "user", "content": "What does a systolic murmur that gets louder on standing suggest?"}],
