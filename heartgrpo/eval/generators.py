@@ -134,7 +134,12 @@ class TransformersGenerator:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.chat_template = resolve_chat_template(chat_template, model, adapter)
+        # resolve_chat_template's order, reading the tokenizer just loaded from adapter-or-model
+        # instead of loading it again; the model's is read only when an adapter's tokenizer has none
+        from heartgrpo.model.tokenizer import chat_template_text
+
+        self.chat_template = (chat_template_text(chat_template) or self.tokenizer.chat_template
+                              or (resolve_chat_template(None, model) if adapter else None))
         if self.chat_template:
             self.tokenizer.chat_template = self.chat_template
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32

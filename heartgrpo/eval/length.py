@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from heartgrpo.eval.trend import finite_values, quarter_change
+from heartgrpo.rubrics import is_finite_number
 
 __all__ = ["LENGTH_KEY", "correlation_ci", "length_controlled_trend", "length_residuals", "pearson"]
 
@@ -122,11 +123,8 @@ def length_residuals(reward: Sequence[float], length: Sequence[float]) -> dict[s
 
 
 def _points(rows: Sequence[Mapping[str, Any]], reward_key: str, length_key: str) -> list[tuple[int, float, float]]:
-    def ok(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
     return [(int(r.get("step", i)), float(r[reward_key]), float(r[length_key])) for i, r in enumerate(rows)
-            if ok(r.get(reward_key)) and ok(r.get(length_key))]
+            if is_finite_number(r.get(reward_key)) and is_finite_number(r.get(length_key))]
 
 
 def length_controlled_trend(rows: Sequence[Mapping[str, Any]], reward_key: str = "reward", length_key: str = LENGTH_KEY,

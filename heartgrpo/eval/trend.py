@@ -27,6 +27,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from heartgrpo.rubrics import is_finite_number
+
 __all__ = ["finite_values", "paired_seed_test", "quarter_change", "reward_trend", "steps_to_threshold", "t_interval"]
 
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -34,15 +36,15 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
 
 
 def finite_values(values: Sequence[Any], name: str) -> list[float]:
-    """``values`` as floats; a bool, a non-number, NaN or infinity raises ``ValueError`` naming
-    ``name[i]``.
+    """``values`` as floats; a bool, a non-number, NaN, infinity or an integer too large for a
+    float (:func:`heartgrpo.rubrics.is_finite_number`) raises ``ValueError`` naming ``name[i]``.
 
     >>> finite_values([1, 2.5], "x")
     [1.0, 2.5]
     """
     out = []
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if not is_finite_number(v):
             raise ValueError(f"{name}[{i}] is {v!r}; expected a finite number")
         out.append(float(v))
     return out

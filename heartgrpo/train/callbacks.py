@@ -49,17 +49,20 @@ def read_steps(path: Path) -> list[dict]:
 _FAILED = {"verdicts": "failures", "ratings": "rating_failures"}
 
 
-def judgement_kinds(totals: dict[str, int]) -> tuple[str, ...]:
-    """The kinds of judgement a judge has made, from its counters since it was built: ``verdicts``
-    (per criterion), ``ratings`` (one per answer) or both; ``verdicts`` before it has made any.
+def judgement_kinds(*counters: dict[str, int]) -> tuple[str, ...]:
+    """The kinds of judgement a judge made, from the first of ``counters`` that shows any:
+    ``verdicts`` (per criterion), ``ratings`` (one per answer) or both; ``verdicts`` when none does.
 
     >>> judgement_kinds({"verdicts": 0, "ratings": 12}), judgement_kinds({"verdicts": 40, "ratings": 0})
     (('ratings',), ('verdicts',))
-    >>> judgement_kinds({})
-    ('verdicts',)
+    >>> judgement_kinds({"verdicts": 0, "ratings": 0}, {"verdicts": 5, "ratings": 3}), judgement_kinds({})
+    (('verdicts', 'ratings'), ('verdicts',))
     """
-    made = tuple(k for k in _FAILED if totals.get(k, 0) > 0)
-    return made or ("verdicts",)
+    for totals in counters:
+        made = tuple(k for k in _FAILED if totals.get(k, 0) > 0)
+        if made:
+            return made
+    return ("verdicts",)
 
 
 def _clean(value: Any) -> Any:
@@ -126,7 +129,7 @@ class StepLogCallback(TrainerCallback):
         if d:
             # what the judge made in this interval; an idle interval falls back to what it has made
             # at all (a verifier measured on graded answers before training has verdicts of its own)
-            kinds = judgement_kinds(d) if any(d.get(k, 0) > 0 for k in _FAILED) else judgement_kinds(now)
+            kinds = judgement_kinds(d, now)
             judged = sum(d.get(k, 0) for k in kinds)
             failed = sum(d.get(_FAILED[k], 0) for k in kinds)
             looked = d.get("cache_hits", 0) + d.get("cache_misses", 0)
